@@ -1,0 +1,93 @@
+"""Core API: create_app() binds config, extensions, the contract's core and every domain."""
+
+from __future__ import annotations
+
+import os
+
+import sqlalchemy as sa
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from . import config as app_config
+from .core import auth as core_auth
+from .core import errors, http, idempotency, ratelimit
+from .core.jobs import jobs
+from .core.logging import configure as configure_logging
+from .extensions import api, db, migrate
+
+
+def _sqlite_pragmas(engine) -> None:
+    """WAL and a busy timeout so threads can write; pysqlite's own BEGIN handling is replaced
+    so that SAVEPOINTs (nested transactions) work."""
+
+    @sa.event.listens_for(engine, "connect")
+    def _connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(conn):
+        conn.exec_driver_sql("BEGIN")
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    app = Flask(__name__, instance_path=os.environ.get("INSTANCE_PATH") or None, static_folder=None)
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config.update(app_config.load(app.instance_path, overrides))
+    if not app.config.get("TESTING"):
+        configure_logging(os.environ.get("LOG_LEVEL", "INFO"))
+    if app.config["TRUSTED_PROXY_COUNT"]:
+        n = app.config["TRUSTED_PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
+
+    db.init_app(app)
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            _sqlite_pragmas(db.engine)
+    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "..", "migrations"))
+    jobs.init_app(app)
+
+    # Order matters: request id → body checks → who is calling → rate limit → idempotency.
+    http.init_app(app)
+    app.before_request(core_auth.resolve_request_principal)
+    ratelimit.init_app(app)
+    idempotency.init_app(app, jobs.redis)
+
+    api.init_app(app)
+    errors.init_app(app)
+    _register_domains(app)
+    return app
+
+
+def _register_domains(app: Flask) -> None:
+    from .accounts import cli as accounts_cli
+    from .accounts import routes as accounts_routes
+    from .accounts import service as accounts_service
+    from .api_keys import cli as api_keys_cli
+    from .api_keys import routes as api_keys_routes
+    from .api_keys import service as api_keys_service
+    from .events import routes as events_routes
+    from .system import routes as system_routes
+    from .workspaces import cli as workspaces_cli
+    from .workspaces import routes as workspaces_routes
+    from .workspaces import service as workspaces_service
+
+    core_auth.register_token_loader(app, accounts_service.SESSION_TOKEN_PREFIX, accounts_service.load_session_principal)
+    core_auth.register_token_loader(app, api_keys_service.KEY_PREFIX, api_keys_service.load_key_principal)
+    core_auth.register_membership_loader(app, workspaces_service.load_membership)
+
+    for blueprint in (
+        system_routes.blp,
+        accounts_routes.blp,
+        workspaces_routes.blp,
+        api_keys_routes.blp,
+        events_routes.blp,
+    ):
+        api.register_blueprint(blueprint)
+    app.register_blueprint(system_routes.assets)
+    for group in (accounts_cli.users, workspaces_cli.workspaces, api_keys_cli.keys):
+        app.cli.add_command(group)

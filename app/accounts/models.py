@@ -1,0 +1,38 @@
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..core.clock import utcnow
+from ..extensions import UtcDateTime, db
+
+
+class User(db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(254), nullable=False)
+    # lower-cased copy: email is unique case-insensitively on every database
+    email_normalized: Mapped[str] = mapped_column(sa.String(254), nullable=False, unique=True)
+    name: Mapped[str | None] = mapped_column(sa.String(255))
+    password_hash: Mapped[str] = mapped_column(sa.String(255), nullable=False)
+    is_platform_admin: Mapped[bool] = mapped_column(sa.Boolean, nullable=False, default=False)
+    # no foreign key (users come before workspaces); cleared by the workspace services
+    default_workspace_id: Mapped[str | None] = mapped_column(sa.String(40))
+    created_at: Mapped[object] = mapped_column(UtcDateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[object] = mapped_column(
+        UtcDateTime, nullable=False, default=utcnow, onupdate=utcnow
+    )
+
+
+class Session(db.Model):
+    """A login. Only the token's hash is stored; revoked_at ends it before expires_at."""
+
+    __tablename__ = "sessions"
+
+    id: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    user_id: Mapped[str] = mapped_column(
+        sa.String(40), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    token_hash: Mapped[str] = mapped_column(sa.String(64), nullable=False, unique=True)
+    created_at: Mapped[object] = mapped_column(UtcDateTime, nullable=False, default=utcnow)
+    expires_at: Mapped[object] = mapped_column(UtcDateTime, nullable=False)
+    revoked_at: Mapped[object | None] = mapped_column(UtcDateTime)

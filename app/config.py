@@ -1,0 +1,77 @@
+"""Settings read from the environment, with embedded defaults (API.md §10)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+TIERS = ("free", "starter", "pro", "agency", "enterprise")
+
+
+def _env_list(name: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
+
+
+def _instance_secret(instance: Path, filename: str, make) -> str:
+    """A secret generated once into instance/ so restarts keep sessions and encrypted data."""
+    path = instance / filename
+    if not path.exists():
+        instance.mkdir(parents=True, exist_ok=True)
+        path.write_text(make())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def database_url(raw: str | None, instance: Path) -> str:
+    if not raw:
+        return f"sqlite:///{instance / 'core.db'}"
+    # psycopg 3 is our PostgreSQL driver; accept the plain scheme operators usually have.
+    for prefix in ("postgresql://", "postgres://"):
+        if raw.startswith(prefix):
+            return "postgresql+psycopg://" + raw[len(prefix) :]
+    return raw
+
+
+def load(instance_path: str, overrides: dict | None = None) -> dict:
+    """Every setting the app reads; `overrides` (tests) win over the environment."""
+    env = os.environ
+    instance = Path(instance_path)
+    max_body = int(env.get("MAX_BODY_BYTES", 1024 * 1024))
+    config = {
+        "SQLALCHEMY_DATABASE_URI": database_url(env.get("DATABASE_URL"), instance),
+        "REDIS_URL": env.get("REDIS_URL") or None,
+        "SECRET_KEY": env.get("SECRET_KEY")
+        or _instance_secret(instance, "secret_key", lambda: secrets.token_urlsafe(48)),
+        "ENCRYPTION_KEYS": env.get("ENCRYPTION_KEYS")
+        or _instance_secret(instance, "encryption_keys", lambda: Fernet.generate_key().decode()),
+        "OUTBOUND_ALLOWED_HOSTS": _env_list("OUTBOUND_ALLOWED_HOSTS"),
+        "CORS_ORIGINS": _env_list("CORS_ORIGINS"),
+        "MAX_BODY_BYTES": max_body,
+        # Werkzeug refuses a body of exactly max_content_length; we check MAX_BODY_BYTES ourselves.
+        "MAX_CONTENT_LENGTH": max_body + 1,
+        "UPGRADE_URL": env.get("UPGRADE_URL") or None,
+        "TRUSTED_PROXY_COUNT": int(env.get("TRUSTED_PROXY_COUNT", 0)),
+        "STRIPE_SECRET_KEY": env.get("STRIPE_SECRET_KEY") or None,
+        "SESSION_DAYS": 30,
+        "SESSION_COOKIE_NAME": "core_session",
+        "LOGIN_ATTEMPTS_PER_MINUTE": 5,
+        # argon2id parameters; tests lower them (hashing is deliberately slow).
+        "PASSWORD_HASH_TIME_COST": 3,
+        "PASSWORD_HASH_MEMORY_COST": 65536,
+        "API_VERSION": "1.0.0",
+        "JOBS_SYNC": False,
+        # flask-smorest / OpenAPI
+        "API_TITLE": "Core API",
+        "API_SPEC_OPTIONS": {},
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": "/api",
+        "OPENAPI_JSON_PATH": "v1/openapi.json",
+        "OPENAPI_SWAGGER_UI_PATH": "docs",
+        "OPENAPI_SWAGGER_UI_URL": "/api/docs/assets/",
+        "JSON_SORT_KEYS": False,
+    }
+    config.update(overrides or {})
+    return config

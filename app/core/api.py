@@ -1,0 +1,74 @@
+"""flask-smorest's Api and Blueprint, subclassed once: auth that also writes the OpenAPI doc."""
+
+from __future__ import annotations
+
+from functools import wraps
+
+import flask_smorest
+
+from . import auth as core_auth
+from .schemas import ErrorSchema
+
+SECURITY = [{"bearerAuth": []}, {"cookieAuth": []}]
+
+
+class Api(flask_smorest.Api):
+    ERROR_SCHEMA = ErrorSchema
+
+    def _register_error_handlers(self):
+        """core.errors renders every error; smorest's own handler would use another shape."""
+
+    def init_app(self, app, *, spec_kwargs=None):
+        super().init_app(app, spec_kwargs=spec_kwargs)
+        self.spec.components.security_scheme(
+            "bearerAuth",
+            {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "An API key (`sk_live_…`) or a session token from /auth/login.",
+            },
+        )
+        self.spec.components.security_scheme(
+            "cookieAuth",
+            {"type": "apiKey", "in": "cookie", "name": app.config["SESSION_COOKIE_NAME"]},
+        )
+
+
+class Blueprint(flask_smorest.Blueprint):
+    def auth(
+        self,
+        scope: str | None = None,
+        role: str | None = None,
+        workspace_param: str | None = None,
+        in_workspace: bool = True,
+    ):
+        """Authenticate, check scope and role (API.md §3), and document security, 401 and 403.
+
+        scope=None: any valid credential. `workspace_param` names the path parameter holding
+        the workspace the request acts in (else X-Workspace-ID or the credential's home).
+        """
+
+        def decorator(func):
+            @wraps(func)
+            def wrapper(*args, **kwargs):
+                if scope is None:
+                    core_auth.authenticated()
+                else:
+                    core_auth.authorize(
+                        scope,
+                        role,
+                        workspace_id=kwargs.get(workspace_param) if workspace_param else None,
+                        in_workspace=in_workspace,
+                    )
+                return func(*args, **kwargs)
+
+            documented = self.doc(security=SECURITY)(wrapper)
+            documented = self.alt_response(401, response="UNAUTHORIZED")(documented)
+            if scope is not None:
+                documented = self.alt_response(403, response="FORBIDDEN")(documented)
+            if in_workspace and scope is not None:
+                documented = self.alt_response(404, response="NOT_FOUND")(documented)
+            documented = self.alt_response(429, response="TOO_MANY_REQUESTS")(documented)
+            return documented
+
+        return decorator

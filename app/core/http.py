@@ -1,0 +1,55 @@
+"""Per-request plumbing of the contract: request ids, body limits and media type, extra headers."""
+
+from __future__ import annotations
+
+import re
+
+from flask import Flask, current_app, g, request
+from flask_cors import CORS
+
+from .auth import UNSAFE_METHODS
+from .errors import ApiError
+from .ids import random_base62
+
+SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+EXPOSED_HEADERS = [
+    "X-Request-ID", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "Retry-After",
+    "X-Total-Count", "Link", "Idempotent-Replayed",
+]
+
+
+def assign_request_id() -> None:
+    given = request.headers.get("X-Request-ID", "")
+    g.request_id = given if SANE_REQUEST_ID.match(given) else "req_" + random_base62(20)
+
+
+def check_body() -> None:
+    """413 past the body limit, 415 for a body that is not JSON (API.md §1)."""
+    limit = current_app.config["MAX_BODY_BYTES"]
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiError(413, "payload_too_large", f"The request body is larger than {limit} bytes.")
+    if request.method not in UNSAFE_METHODS or request.endpoint in current_app.config.get("NON_JSON_ENDPOINTS", ()):
+        return
+    has_body = bool(request.content_length) or request.headers.get("Transfer-Encoding", "").lower() == "chunked"
+    if has_body and not request.is_json:
+        raise ApiError(415, "unsupported_media_type")
+
+
+def finish_response(response):
+    response.headers["X-Request-ID"] = g.get("request_id", "")
+    for name, value in g.get("response_headers", {}).items():
+        response.headers[name] = value
+    return response
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(assign_request_id)
+    app.before_request(check_body)
+    app.after_request(finish_response)
+    CORS(
+        app,
+        origins=app.config["CORS_ORIGINS"],
+        supports_credentials=True,
+        expose_headers=EXPOSED_HEADERS,
+        allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Workspace-ID", "X-Request-ID"],
+    )

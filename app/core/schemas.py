@@ -1,0 +1,126 @@
+"""Base schema, field types and the response envelopes of API.md §4."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from flask import g
+from marshmallow import EXCLUDE, Schema as _Schema, fields, post_dump
+
+from .clock import iso
+
+
+class Schema(_Schema):
+    """Request bodies reject unknown (and read-only) fields with 422: marshmallow's RAISE."""
+
+
+class QuerySchema(_Schema):
+    """Query strings ignore parameter names they do not know (API.md §5)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+
+class UtcDateTime(fields.DateTime):
+    """ISO 8601 in UTC with a `Z` suffix, whatever the database handed back."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return iso(value)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        from datetime import UTC
+
+        parsed = super()._deserialize(value, attr, data, **kwargs)
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC)
+
+
+def StrictInteger(**kwargs):  # noqa: N802 - reads as a field type
+    """Integral JSON numbers only: 1.5 is a 422, never truncated (API.md §9)."""
+    return fields.Integer(strict=True, **kwargs)
+
+
+class ErrorSchema(_Schema):
+    error = fields.String(required=True, metadata={"example": "validation_failed"})
+    message = fields.String(required=True, metadata={"example": "The given data was invalid."})
+    errors = fields.Dict(
+        keys=fields.String(),
+        values=fields.List(fields.String()),
+        metadata={"example": {"name": ["The name field is required."]}},
+    )
+    request_id = fields.String(allow_none=True, metadata={"example": "req_8hX2kQ9mZt4Lw7Rb"})
+    required_scope = fields.String()
+    retry_after = fields.Integer()
+    limit = fields.Integer()
+    remaining = fields.Integer()
+    reset_at = fields.String()
+
+    class Meta:
+        unknown = EXCLUDE
+
+
+class PageMeta(_Schema):
+    current_page = fields.Integer(required=True)
+    # `from`/`to` are Python keywords: declared under other names and renamed with data_key.
+    from_ = fields.Integer(data_key="from", allow_none=True, required=True)
+    last_page = fields.Integer(required=True)
+    per_page = fields.Integer(required=True)
+    to = fields.Integer(allow_none=True, required=True)
+    total = fields.Integer(required=True)
+
+
+class PageLinks(_Schema):
+    first = fields.String(required=True)
+    last = fields.String(required=True)
+    prev = fields.String(allow_none=True, required=True)
+    next = fields.String(allow_none=True, required=True)
+
+
+class _PageEnvelope(_Schema):
+    @post_dump
+    def _select_fields(self, data, **kwargs):
+        """`fields=` and `include=` decide which keys each item keeps (core.lists sets them)."""
+        keep, drop = g.get("list_fields"), g.get("list_drop", ())
+        for item in data.get("data", []):
+            for key in list(item):
+                if (keep is not None and key not in keep) or key in drop:
+                    del item[key]
+        return data
+
+
+def _named(name: str, bases: tuple, attrs: dict):
+    return type(name, bases, attrs)
+
+
+@cache
+def envelope(schema: type[_Schema]) -> type[_Schema]:
+    base = schema.__name__.removesuffix("Schema")
+    return _named(f"{base}Response", (_Schema,), {"data": fields.Nested(schema, required=True)})
+
+
+@cache
+def created_envelope(schema: type[_Schema], example: str) -> type[_Schema]:
+    base = schema.__name__.removesuffix("Schema")
+    return _named(
+        f"{base}CreatedResponse",
+        (_Schema,),
+        {
+            "message": fields.String(required=True, metadata={"example": example}),
+            "data": fields.Nested(schema, required=True),
+        },
+    )
+
+
+@cache
+def page_envelope(schema: type[_Schema]) -> type[_Schema]:
+    base = schema.__name__.removesuffix("Schema")
+    return _named(
+        f"{base}Page",
+        (_PageEnvelope,),
+        {
+            "data": fields.List(fields.Nested(schema), required=True),
+            "meta": fields.Nested(PageMeta, required=True),
+            "links": fields.Nested(PageLinks, required=True),
+        },
+    )
