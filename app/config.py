@@ -65,7 +65,18 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         "JOBS_SYNC": False,
         # flask-smorest / OpenAPI
         "API_TITLE": "Core API",
-        "API_SPEC_OPTIONS": {},
+        "API_SPEC_OPTIONS": {
+            "info": {
+                "description": (
+                    "Core API: a multi-tenant platform API. Authenticate with "
+                    "`Authorization: Bearer sk_live_…` (an API key) or a session token from "
+                    "`POST /api/v1/auth/login`. `X-Workspace-ID` selects the workspace a request "
+                    "acts in. Errors always have the shape "
+                    '`{"error", "message", "request_id"}`; lists take page, per_page, sort, '
+                    "fields, include and filters; unsafe methods accept `Idempotency-Key`."
+                )
+            }
+        },
         "OPENAPI_VERSION": "3.0.3",
         "OPENAPI_URL_PREFIX": "/api",
         "OPENAPI_JSON_PATH": "v1/openapi.json",

@@ -5,7 +5,7 @@ from ..core import responses
 from ..core.api import Blueprint
 from ..core.auth import current
 from ..core.ratelimit import client_ip
-from ..core.schemas import envelope, created_envelope
+from ..core.schemas import created_envelope, envelope
 from ..workspaces import service as workspaces
 from . import service
 from .schemas import LoginResultSchema, LoginSchema, SignupSchema, UserSchema

@@ -7,7 +7,14 @@ from ..core.lists import ListQuery, ListSpec, paginate
 from ..core.schemas import created_envelope, envelope, page_envelope
 from . import service
 from .models import ApiKey
-from .schemas import ApiKeyCreate, ApiKeyRotate, ApiKeyListItemSchema, ApiKeyRotatedSchema, ApiKeySchema, ApiKeyWithSecretSchema
+from .schemas import (
+    ApiKeyCreate,
+    ApiKeyListItemSchema,
+    ApiKeyRotate,
+    ApiKeyRotatedSchema,
+    ApiKeySchema,
+    ApiKeyWithSecretSchema,
+)
 
 blp = Blueprint("api_keys", __name__, url_prefix="/api/v1/api-keys", description="API keys")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.orm import joinedload
 
 from ..core.auth import Principal, covers, role_at_least
 from ..core.clock import as_utc, utcnow
@@ -146,16 +147,15 @@ def revoke_member_keys(workspace_id: str, user_id: str) -> None:
 
 def load_key_principal(token: str) -> Principal:
     """core.auth token loader for `sk_live_…` keys: revoked, rotated-out or expired keys fail."""
-    from ..accounts import service as accounts
-
-    key = db.session.scalar(sa.select(ApiKey).where(ApiKey.key_hash == token_hash(token)))
+    key = db.session.scalar(
+        sa.select(ApiKey).options(joinedload(ApiKey.user)).where(ApiKey.key_hash == token_hash(token))
+    )
     if key is None or key.revoked_at is not None:
         raise ApiError(401, "unauthorized")
     now = utcnow()
     grace_end = as_utc(key.grace_period_ends_at)
     if (key.expires_at is not None and as_utc(key.expires_at) <= now) or (grace_end is not None and grace_end <= now):
         raise ApiError(401, "expired_key")
-    user = accounts.get_user(key.user_id)
     last_used = as_utc(key.last_used_at)
     if last_used is None or now - last_used >= LAST_USED_EVERY:
         # at most one write a minute per key, and only if nobody else just wrote it
@@ -171,6 +171,6 @@ def load_key_principal(token: str) -> Principal:
         credential_id=key.id,
         scopes=frozenset(key.scopes),
         home_workspace_id=key.workspace_id,
-        is_platform_admin=bool(user and user.is_platform_admin),
+        is_platform_admin=key.user.is_platform_admin,
         key_tier=key.rate_limit_tier,
     )

@@ -34,7 +34,24 @@ class Api(flask_smorest.Api):
         )
 
 
+BODY_ERRORS = ((400, "BAD_REQUEST"), (413, "REQUEST_ENTITY_TOO_LARGE"), (415, "UNSUPPORTED_MEDIA_TYPE"))
+
+
 class Blueprint(flask_smorest.Blueprint):
+    def arguments(self, schema, *, location="json", **kwargs):
+        """Also documents what any JSON body can fail with: bad JSON, too large, not JSON."""
+        parse = super().arguments(schema, location=location, **kwargs)
+        if location != "json":
+            return parse
+
+        def decorator(func):
+            func = parse(func)
+            for status, response in BODY_ERRORS:
+                func = self.alt_response(status, response=response)(func)
+            return func
+
+        return decorator
+
     def auth(
         self,
         scope: str | None = None,

@@ -7,8 +7,8 @@ Principal, and workspaces registers the membership lookup.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from flask import Flask, current_app, g, request
 from werkzeug.local import LocalProxy

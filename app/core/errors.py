@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, g, jsonify
+from limits.errors import StorageError
+from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger("app.errors")
@@ -44,7 +46,7 @@ HTTP_CODES = {
 class ApiError(Exception):
     """Raised by services; rendered as {"error", "message", …fields, "request_id"}."""
 
-    def __init__(self, status: int, code: str, message: str | None = None, **fields):
+    def __init__(self, status: int, code: str, message: str | None = None, /, **fields):
         super().__init__(message or DEFAULT_MESSAGES.get(code, code))
         self.status = status
         self.code = code
@@ -129,6 +131,12 @@ def init_app(app: Flask) -> None:
         if handler is not None:
             return render(handler(exc))
         return render(_from_http(exc))
+
+    @app.errorhandler(RedisError)
+    @app.errorhandler(StorageError)
+    def handle_dependency_down(exc: Exception):
+        log.error("dependency unavailable: %s", type(exc).__name__, extra={"request_id": g.get("request_id")})
+        return render(ApiError(503, "service_unavailable", "A service the API depends on is unavailable; retry later."))
 
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception):

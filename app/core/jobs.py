@@ -6,8 +6,8 @@ Jobs are plain functions that take ids; `enqueue` is called after the commit tha
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable
 
 from flask import Flask, current_app
 from redis import Redis

@@ -8,7 +8,8 @@ from urllib.parse import urlencode
 
 import sqlalchemy as sa
 from flask import g, request
-from marshmallow import fields as mf, validate
+from marshmallow import fields as mf
+from marshmallow import validate
 
 from ..extensions import db
 from .errors import ApiError

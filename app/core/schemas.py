@@ -5,7 +5,8 @@ from __future__ import annotations
 from functools import cache
 
 from flask import g
-from marshmallow import EXCLUDE, Schema as _Schema, fields, post_dump
+from marshmallow import EXCLUDE, fields, post_dump
+from marshmallow import Schema as _Schema
 
 from .clock import iso
 

@@ -1,4 +1,5 @@
-from flask import Blueprint as FlaskBlueprint, send_from_directory
+from flask import Blueprint as FlaskBlueprint
+from flask import send_from_directory
 from flask.views import MethodView
 from marshmallow import fields
 from swagger_ui_bundle import swagger_ui_path
