@@ -60,6 +60,14 @@ def instance_path(tmp_path_factory) -> str:
 @pytest.fixture(scope="session")
 def app(instance_path):
     app = create_app(test_config(instance_path))
+
+    @app.teardown_request
+    def _discard_uncommitted(_exc):
+        # Test-client requests share the test's app context (and so its session); in production
+        # each request's session is removed at teardown. Discard what a request left uncommitted
+        # so that a failed request cannot be saved by the next one.
+        db.session.rollback()
+
     with app.app_context():
         # a fresh schema, built by the migrations themselves
         with db.engine.begin() as conn:

@@ -4,7 +4,7 @@ from flask.cli import AppGroup
 from ..accounts import service as accounts
 from ..config import TIERS
 from ..core.auth import membership_of
-from ..core.cli import service_errors, split_list
+from ..core.cli import one_of, service_errors, split_list
 from ..workspaces import service as workspaces
 from . import service
 from .schemas import SCOPE
@@ -17,7 +17,7 @@ keys = AppGroup("keys", help="Manage API keys.")
 @click.option("--workspace", "slug", required=True, help="Slug of the key's home workspace.")
 @click.option("--scopes", help="Comma-separated scopes (default: read,write).")
 @click.option("--name", default="CLI key", show_default=True)
-@click.option("--tier", type=click.Choice(TIERS), help="Rate-limit tier below the workspace's.")
+@click.option("--tier", callback=one_of(TIERS), help=f"Rate-limit tier ({', '.join(TIERS)}); the lower of it and the workspace's applies.")
 @service_errors
 def create(user_email, slug, scopes, name, tier):
     """Create an API key; the key alone is printed on the last line."""

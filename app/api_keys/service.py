@@ -103,6 +103,10 @@ def create_key_for(workspace_id: str, user_id: str, name: str, scopes: list[str]
 
 def rotate_key(principal: Principal, key_id: str, grace_period_hours: int) -> tuple[ApiKey, str, object]:
     old = get_key(principal, key_id)
+    if old.user_id != principal.user_id:
+        # the new secret goes to the caller: an admin may revoke others' keys, never take them over
+        raise ApiError(403, "access_denied", "Only the key's own user can rotate it.", required_scope="api-keys:write")
+    _check_grant(principal, list(old.scopes), old.rate_limit_tier)
     if old.rotated_to_id is not None:
         raise ApiError(409, "conflict", "This key has already been rotated; rotate its successor.")
     new, secret = _insert(old.workspace_id, old.user_id, old.name, list(old.scopes), old.rate_limit_tier, old.expires_at)

@@ -25,3 +25,14 @@ def split_list(value: str | None) -> list[str] | None:
     if value is None:
         return None
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def one_of(choices: tuple[str, ...]):
+    """A click callback: a bad value is one `Error:` line, not click's usage block."""
+
+    def check(_ctx, param, value):
+        if value is not None and value not in choices:
+            raise click.ClickException(f"Invalid {param.name} '{value}'. Choose from: {', '.join(choices)}.")
+        return value
+
+    return check

@@ -3,7 +3,7 @@ from flask.cli import AppGroup
 
 from ..accounts import service as accounts
 from ..config import TIERS
-from ..core.cli import service_errors
+from ..core.cli import one_of, service_errors
 from . import service
 
 workspaces = AppGroup("workspaces", help="Manage workspaces.")
@@ -12,7 +12,7 @@ workspaces = AppGroup("workspaces", help="Manage workspaces.")
 @workspaces.command("create")
 @click.argument("name")
 @click.option("--owner", "owner_email", required=True, help="Email of the existing user who will own it.")
-@click.option("--tier", type=click.Choice(TIERS), default="free", show_default=True)
+@click.option("--tier", default="free", show_default=True, callback=one_of(TIERS), help=f"One of: {', '.join(TIERS)}.")
 @click.option("--slug", help="Explicit slug (default: derived from the name).")
 @service_errors
 def create(name, owner_email, tier, slug):
@@ -29,7 +29,7 @@ def create(name, owner_email, tier, slug):
 
 @workspaces.command("set-tier")
 @click.argument("slug")
-@click.argument("tier", type=click.Choice(TIERS))
+@click.argument("tier", callback=one_of(TIERS))
 @service_errors
 def set_tier(slug, tier):
     """Set a workspace's tier (rate limits and plan)."""
