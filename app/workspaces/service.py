@@ -194,11 +194,11 @@ def _owner_count(workspace_id: str) -> int:
     )
 
 
-def _may_grant(principal: Principal, role: str) -> None:
+def _may_grant(principal: Principal, role: str, scope: str = "members:write") -> None:
     """Admins manage members up to admin; only owners make or touch owners."""
     if role == "owner" and principal.role != "owner":
-        raise ApiError(403, "access_denied", "Only an owner can grant or change the owner role.",
-                       required_scope="members:write", required_role="owner")
+        raise ApiError(403, "access_denied", "Only an owner can grant, change or remove the owner role.",
+                       required_scope=scope, required_role="owner")
 
 
 def get_member(workspace_id: str, user_id: str) -> Membership:
@@ -245,7 +245,7 @@ def remove_member(principal: Principal, workspace_id: str, user_id: str) -> None
                        required_scope="members:delete", required_role="admin")
     if member.role == "owner":
         if not leaving:
-            _may_grant(principal, "owner")
+            _may_grant(principal, "owner", scope="members:delete")
         if _owner_count(workspace_id) <= 1:
             raise validation_failed({"user_id": ["A workspace must keep at least one owner."]})
     record_event(workspace_id, "member.removed", MemberSchema().dump(member))
