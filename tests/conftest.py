@@ -42,6 +42,9 @@ def test_config(instance_path: str) -> dict:
     }
 
 
+test_config.__test__ = False  # a helper for test modules to import, not a test
+
+
 def _database_url(instance_path: str) -> str:
     from app.config import database_url
 
