@@ -35,6 +35,8 @@ class Api(flask_smorest.Api):
 
 
 BODY_ERRORS = ((400, "BAD_REQUEST"), (413, "REQUEST_ENTITY_TOO_LARGE"), (415, "UNSUPPORTED_MEDIA_TYPE"))
+IDEMPOTENCY_ERRORS = ((400, "BAD_REQUEST"), (409, "CONFLICT"), (422, "UNPROCESSABLE_ENTITY"))
+UNSAFE_VIEW_METHODS = {"post", "put", "patch", "delete"}
 
 
 class Blueprint(flask_smorest.Blueprint):
@@ -86,6 +88,9 @@ class Blueprint(flask_smorest.Blueprint):
             if in_workspace and scope is not None:
                 documented = self.alt_response(404, response="NOT_FOUND")(documented)
             documented = self.alt_response(429, response="TOO_MANY_REQUESTS")(documented)
+            if func.__name__ in UNSAFE_VIEW_METHODS:  # Idempotency-Key: bad key, in use, reused (§7)
+                for status, response in IDEMPOTENCY_ERRORS:
+                    documented = self.alt_response(status, response=response)(documented)
             return documented
 
         return decorator

@@ -28,6 +28,10 @@ def check_body() -> None:
     limit = current_app.config["MAX_BODY_BYTES"]
     if request.content_length is not None and request.content_length > limit:
         raise ApiError(413, "payload_too_large", f"The request body is larger than {limit} bytes.")
+    if request.content_length is None and request.headers.get("Transfer-Encoding", "").lower() == "chunked":
+        # werkzeug stops reading a chunked body at MAX_CONTENT_LENGTH (limit + 1) without an error
+        if len(request.get_data(cache=True)) > limit:
+            raise ApiError(413, "payload_too_large", f"The request body is larger than {limit} bytes.")
     if request.method not in UNSAFE_METHODS or request.endpoint in current_app.config.get("NON_JSON_ENDPOINTS", ()):
         return
     has_body = bool(request.content_length) or request.headers.get("Transfer-Encoding", "").lower() == "chunked"
@@ -50,6 +54,7 @@ def init_app(app: Flask) -> None:
         app,
         origins=app.config["CORS_ORIGINS"],
         supports_credentials=True,
+        max_age=600,
         expose_headers=EXPOSED_HEADERS,
         allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Workspace-ID", "X-Request-ID"],
     )

@@ -80,7 +80,7 @@ def _store():
 
 
 def _valid(key: str) -> bool:
-    return 1 <= len(key) <= 255 and all(32 < ord(c) < 127 for c in key)
+    return 1 <= len(key) <= 255 and all(32 <= ord(c) < 127 for c in key)
 
 
 def _fingerprint() -> str:
@@ -106,8 +106,10 @@ def before_request():
         return None
     if not _valid(key):
         raise ApiError(400, "bad_request", "Idempotency-Key must be 1–255 printable characters.")
+    # the credential is the API key, or for sessions the user (every session of one user shares)
+    credential = principal.credential_id if principal.kind == "api_key" else f"session:{principal.user_id}"
     store_key = "core:idem:" + hashlib.sha256(
-        f"{principal.credential_id}|{principal.user_id}|{principal.workspace_id}|{key}".encode()
+        f"{credential}|{principal.user_id}|{principal.workspace_id}|{key}".encode()
     ).hexdigest()
     fingerprint = _fingerprint()
     running = json.dumps({"state": "running", "fingerprint": fingerprint})

@@ -59,7 +59,12 @@ def _tier_limit() -> str:
 
 
 def _exempt() -> bool:
-    return request.endpoint in EXEMPT_ENDPOINTS or (request.blueprint or "").endswith("api-docs")
+    # CORS preflights carry no credentials; counting them would spend a browser's IP budget
+    return (
+        request.method == "OPTIONS"
+        or request.endpoint in EXEMPT_ENDPOINTS
+        or (request.blueprint or "").endswith("api-docs")
+    )
 
 
 def _iso(ts: float) -> str:

@@ -1,0 +1,62 @@
+"""Tests of the cross-cutting HTTP contract (API.md §1, §4–§7), and helpers they share.
+
+`spare_app` builds a second app with create_app() for the few tests that need other settings
+(an unreachable Redis, a route that raises). create_app() binds module-level singletons (the
+rate limiter's storage, the job queue's Redis client, flask-smorest's Api), so the helper puts
+them back afterwards: the suite's own app keeps working exactly as before.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+
+from app import create_app
+from app.api_keys.models import ApiKey
+from app.core.crypto import token_hash
+from app.core.jobs import jobs
+from app.core.ratelimit import limiter
+from app.extensions import api, db
+
+from ..conftest import test_config
+
+ERROR_KEYS = {"error", "message", "request_id"}
+
+
+def assert_error(response, status: int, code: str) -> dict:
+    """The contract's error envelope, with a request id matching the X-Request-ID header."""
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/json"
+    body = response.get_json()
+    assert ERROR_KEYS <= set(body)
+    assert body["error"] == code
+    assert isinstance(body["message"], str) and body["message"]
+    assert body["request_id"] == response.headers["X-Request-ID"]
+    return body
+
+
+def key_id_of(secret: str) -> str:
+    """The `key_…` id of an API key secret (what the rate limiter and idempotency key on)."""
+    return db.session.scalar(sa.select(ApiKey.id).where(ApiKey.key_hash == token_hash(secret)))
+
+
+@contextmanager
+def spare_app(**overrides):
+    """A second, throwaway app on the suite's database; module singletons restored on exit."""
+    saved = {obj: dict(vars(obj)) for obj in (api, limiter, jobs)}
+    saved_instance = os.environ.get("INSTANCE_PATH")
+    instance = saved_instance or tempfile.mkdtemp(prefix="core-spare-")
+    os.environ["INSTANCE_PATH"] = instance
+    try:
+        yield create_app({**test_config(instance), **overrides})
+    finally:
+        for obj, state in saved.items():
+            vars(obj).clear()
+            vars(obj).update(state)
+        if saved_instance is None:  # made here (at import, before the suite's app): ours to remove
+            os.environ.pop("INSTANCE_PATH", None)
+            shutil.rmtree(instance, ignore_errors=True)
