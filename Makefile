@@ -1,37 +1,51 @@
 # Core API — `make run` serves the API, `make test` runs the whole suite (see README.md).
+# Configuration comes from the environment only; with none set, the embedded defaults are used.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
+PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
+PYTEST_ARGS ?=
 
-.PHONY: run worker test lint bench install install-dev
+.PHONY: run worker test lint bench install install-dev migrate demo
 
+# Stamps: requirements are (re)installed only when a requirements file changed.
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.runtime: requirements.txt | $(BIN)/python
-	$(BIN)/pip install --quiet -r requirements.txt
+	$(PIP) install -r requirements.txt
 	touch $@
 
-$(VENV)/.dev: requirements.txt requirements-dev.txt $(VENV)/.runtime
-	$(BIN)/pip install --quiet -r requirements-dev.txt
+$(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
+	$(PIP) install -r requirements-dev.txt
 	touch $@
 
 install: $(VENV)/.runtime
 install-dev: $(VENV)/.dev
 
-run: install
+migrate: install
 	$(FLASK) db upgrade
+
+demo: migrate
 	$(FLASK) demo
+
+## run: migrations, the demo account (key printed once), then gunicorn on HOST:PORT (127.0.0.1:8000)
+run: demo
 	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 
-worker: install
-	$(FLASK) db upgrade
+## worker: the RQ worker with its scheduler and the periodic jobs (needs REDIS_URL)
+worker: migrate
 	$(BIN)/python -m workers
 
+## test: the whole suite; TEST_DATABASE_URL / TEST_REDIS_URL select PostgreSQL / Redis
 test: install-dev
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: install-dev
-	$(BIN)/ruff check app workers tests bench
+	$(BIN)/ruff check app workers tests bench gunicorn.conf.py wsgi.py
+
+## bench: authenticated GET /api/v1/workspaces/{id} vs a bare route under gunicorn (PostgreSQL + Redis)
+bench: install
+	@command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null 2>&1 || echo "wrk is not installed: using the Python load generator"
+	$(BIN)/python -m bench.load

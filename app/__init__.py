@@ -55,7 +55,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     http.init_app(app)
     app.before_request(core_auth.resolve_request_principal)
     ratelimit.init_app(app)
-    idempotency.init_app(app, jobs.redis)
+    idempotency.init_app(app, app.extensions["core.redis"])
 
     api.init_app(app)
     errors.init_app(app)
@@ -71,6 +71,7 @@ def _register_domains(app: Flask) -> None:
     from .api_keys import routes as api_keys_routes
     from .api_keys import service as api_keys_service
     from .events import routes as events_routes
+    from .system import cli as system_cli
     from .system import routes as system_routes
     from .workspaces import cli as workspaces_cli
     from .workspaces import routes as workspaces_routes
@@ -89,5 +90,5 @@ def _register_domains(app: Flask) -> None:
     ):
         api.register_blueprint(blueprint)
     app.register_blueprint(system_routes.assets)
-    for group in (accounts_cli.users, workspaces_cli.workspaces, api_keys_cli.keys):
+    for group in (accounts_cli.users, workspaces_cli.workspaces, api_keys_cli.keys, system_cli.demo):
         app.cli.add_command(group)

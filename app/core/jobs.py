@@ -20,14 +20,20 @@ QUEUES = ("default",)
 
 class Jobs:
     def __init__(self) -> None:
-        self.redis: Redis | None = None
         self._executor: ThreadPoolExecutor | None = None
 
     def init_app(self, app: Flask) -> None:
         url = app.config.get("REDIS_URL")
         # RQ stores pickled bytes: no decode_responses on this connection.
-        self.redis = Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2) if url else None
+        app.extensions["core.redis"] = (
+            Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2) if url else None
+        )
         app.extensions["core.jobs"] = self
+
+    @property
+    def redis(self) -> Redis | None:
+        """The current app's Redis client, or None on the embedded default."""
+        return current_app.extensions["core.redis"]
 
     def queue(self, name: str = "default") -> Queue:
         if self.redis is None:
