@@ -11,6 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from . import config as app_config
 from .core import auth as core_auth
 from .core import errors, http, idempotency, ratelimit
+from .core.credentials_cache import CredentialsCache
 from .core.jobs import jobs
 from .core.logging import configure as configure_logging
 from .extensions import api, db, migrate
@@ -56,6 +57,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.before_request(core_auth.resolve_request_principal)
     ratelimit.init_app(app)
     idempotency.init_app(app, app.extensions["core.redis"])
+    app.extensions["core.credentials_cache"] = CredentialsCache(app.extensions["core.redis"])
 
     api.init_app(app)
     errors.init_app(app)

@@ -6,12 +6,12 @@ no database work and no schema: the floor to compare the authenticated route aga
 """
 
 from app import create_app
-from app.core.ratelimit import limiter
+from app.core import ratelimit
 
 app = create_app()
 
 
 @app.get("/bench/bare")
-@limiter.exempt
+@ratelimit.exempt
 def bare():
     return "ok"

@@ -11,6 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
+from flask import g
 from flask_migrate import upgrade
 from flask_sqlalchemy.session import _app_ctx_id
 from sqlalchemy import orm
@@ -65,11 +66,12 @@ def app(instance_path):
     app = create_app(test_config(instance_path))
 
     @app.teardown_request
-    def _discard_uncommitted(_exc):
-        # Test-client requests share the test's app context (and so its session); in production
-        # each request's session is removed at teardown. Discard what a request left uncommitted
-        # so that a failed request cannot be saved by the next one.
+    def _end_request_as_in_production(_exc):
+        # Test-client requests share the test's app context (its session and `g`); in production
+        # each request has its own. Discard what a request left uncommitted, so a failed request
+        # cannot be saved by the next one, and forget its `g`.
         db.session.rollback()
+        g.__dict__.clear()
 
     with app.app_context():
         # a fresh schema, built by the migrations themselves
@@ -104,6 +106,7 @@ def _isolated(app):
 
 def _reset_shared_state(app) -> None:
     limiter.reset()
+    app.extensions["core.credentials_cache"].clear()
     redis = app.extensions["core.jobs"].redis
     if redis is not None:
         redis.flushdb()

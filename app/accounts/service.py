@@ -11,6 +11,7 @@ from flask import current_app
 from ..core import ratelimit
 from ..core.auth import Principal
 from ..core.clock import as_utc, utcnow
+from ..core.credentials_cache import credentials_changed
 from ..core.crypto import token_hash
 from ..core.errors import ApiError, conflict
 from ..core.ids import new_id, random_base62
@@ -90,6 +91,7 @@ def logout(principal: Principal) -> None:
     if session is not None and session.revoked_at is None:
         session.revoked_at = utcnow()
         db.session.commit()
+        credentials_changed()
 
 
 def load_session_principal(token: str) -> Principal:
@@ -111,6 +113,7 @@ def load_session_principal(token: str) -> Principal:
         scopes=frozenset({"*"}),  # sessions act with every scope (API.md §3)
         home_workspace_id=user.default_workspace_id,
         is_platform_admin=user.is_platform_admin,
+        valid_until=as_utc(session.expires_at),
     )
 
 
@@ -130,11 +133,6 @@ def clear_default_workspace(workspace_id: str, user_id: str | None = None) -> No
     if user_id is not None:
         stmt = stmt.where(User.id == user_id)
     db.session.execute(stmt.values(default_workspace_id=None))
-
-
-def set_platform_admin(user: User, value: bool) -> None:
-    user.is_platform_admin = value
-    db.session.commit()
 
 
 def new_password() -> str:

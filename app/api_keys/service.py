@@ -9,6 +9,7 @@ from sqlalchemy.orm import joinedload
 
 from ..core.auth import Principal, covers, role_at_least
 from ..core.clock import as_utc, utcnow
+from ..core.credentials_cache import credentials_changed
 from ..core.crypto import token_hash
 from ..core.errors import ApiError, not_found, validation_failed
 from ..core.events import record_event
@@ -116,6 +117,7 @@ def rotate_key(principal: Principal, key_id: str, grace_period_hours: int) -> tu
     db.session.flush()
     record_event(old.workspace_id, "api_key.rotated", {**_dump(new), "previous_key_id": old.id})
     db.session.commit()
+    credentials_changed()  # the old key now ends at its grace period
     return new, secret, old.grace_period_ends_at
 
 
@@ -127,6 +129,7 @@ def _revoke(key: ApiKey) -> None:
 def revoke_key(principal: Principal, key_id: str) -> None:
     _revoke(get_key(principal, key_id))
     db.session.commit()
+    credentials_changed()
 
 
 def revoke_key_by_id(key_id: str) -> bool:
@@ -136,11 +139,13 @@ def revoke_key_by_id(key_id: str) -> bool:
         return False
     _revoke(key)
     db.session.commit()
+    credentials_changed()
     return True
 
 
 def revoke_member_keys(workspace_id: str, user_id: str) -> None:
-    """A member's keys are revoked when they leave the workspace; the caller commits."""
+    """A member's keys are revoked when they leave the workspace; the caller commits and
+    reports credentials_changed()."""
     for key in db.session.scalars(
         sa.select(ApiKey).where(
             ApiKey.workspace_id == workspace_id, ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None)
@@ -177,4 +182,5 @@ def load_key_principal(token: str) -> Principal:
         home_workspace_id=key.workspace_id,
         is_platform_admin=key.user.is_platform_admin,
         key_tier=key.rate_limit_tier,
+        valid_until=min((t for t in (as_utc(key.expires_at), grace_end) if t is not None), default=None),
     )

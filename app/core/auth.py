@@ -9,10 +9,12 @@ from __future__ import annotations
 import hmac
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from flask import Flask, current_app, g, request
 from werkzeug.local import LocalProxy
 
+from .credentials_cache import credentials_cache
 from .errors import ApiError, access_denied, not_found
 
 ROLES = ("viewer", "member", "admin", "owner")
@@ -41,6 +43,8 @@ class Principal:
     key_tier: str | None = None
     via_cookie: bool = False
     membership: Membership | None = field(default=None)
+    # when the credential stops working by itself (key expiry, rotation grace, session expiry)
+    valid_until: datetime | None = None
 
     @property
     def workspace_id(self) -> str | None:
@@ -129,8 +133,7 @@ def _load_principal(token: str, via_cookie: bool) -> Principal:
     return principal
 
 
-def _resolve_workspace(principal: Principal) -> None:
-    requested = request.headers.get("X-Workspace-ID")
+def _resolve_workspace(principal: Principal, requested: str | None) -> None:
     workspace_id = requested or principal.home_workspace_id
     if workspace_id is None:
         return
@@ -138,6 +141,26 @@ def _resolve_workspace(principal: Principal) -> None:
     if membership is None and requested:
         raise not_found("Workspace not found.")
     principal.membership = membership
+
+
+def _resolve(token: str, via_cookie: bool, workspace_header: str | None) -> Principal:
+    principal = _load_principal(token, via_cookie)
+    _resolve_workspace(principal, workspace_header)
+    return principal
+
+
+def _principal_for(token: str, via_cookie: bool, workspace_header: str | None) -> Principal:
+    """The credential's principal, remembered across requests while the epoch is unchanged."""
+    cache = credentials_cache()
+    if not cache.enabled:
+        return _resolve(token, via_cookie, workspace_header)
+    epoch = cache.epoch()  # read before the database: a change committed after it bumps it
+    key = cache.key(token, via_cookie, workspace_header)
+    principal = cache.get(key, epoch)
+    if principal is None:
+        principal = _resolve(token, via_cookie, workspace_header)
+        cache.put(key, epoch, principal)
+    return principal
 
 
 def resolve_request_principal() -> None:
@@ -151,13 +174,11 @@ def resolve_request_principal() -> None:
         token, via_cookie = _bearer_token()
         if token is None:
             return
-        principal = _load_principal(token, via_cookie)
         if via_cookie and request.method in UNSAFE_METHODS and not _origin_allowed(
             request.headers.get("Origin")
         ):
             raise ApiError(403, "access_denied", "Cookie-authenticated requests need an allowed Origin.")
-        g.principal = principal
-        _resolve_workspace(principal)
+        g.principal = _principal_for(token, via_cookie, request.headers.get("X-Workspace-ID"))
     except ApiError as error:
         g.principal, g.auth_error = None, error
 

@@ -127,9 +127,6 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def handle_http(exc: HTTPException):
-        handler = app.extensions.get("core.http_error_hooks", {}).get(exc.code)
-        if handler is not None:
-            return render(handler(exc))
         return render(_from_http(exc))
 
     @app.errorhandler(RedisError)
@@ -142,8 +139,3 @@ def init_app(app: Flask) -> None:
     def handle_unexpected(exc: Exception):
         log.exception("unhandled error", extra={"request_id": g.get("request_id")})
         return render(ApiError(500, "server_error"))
-
-
-def on_http_error(app: Flask, status: int, to_api_error) -> None:
-    """Let another core module shape one werkzeug status (429 carries rate-limit fields)."""
-    app.extensions.setdefault("core.http_error_hooks", {})[status] = to_api_error

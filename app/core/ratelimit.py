@@ -1,7 +1,10 @@
-"""Tiered rate limits with burst (API.md §6), counted by flask-limiter in shared storage.
+"""Tiered rate limits with burst (API.md §6), counted in flask-limiter's shared storage.
 
-flask-limiter counts one application-wide limit per credential; the limit it enforces is the
-tier's number plus its burst allowance, while X-RateLimit-Limit shows the tier's number.
+One application-wide limit per credential: the count allowed is the tier's number plus its
+burst allowance, while X-RateLimit-Limit shows the tier's number. flask-limiter is configured
+here (storage, strategy, key prefix), but the request-time check calls its `limits` strategy
+directly: flask-limiter's own per-route evaluation cost ~1 ms a request, five times the Redis
+round trips it wraps (bench/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -10,11 +13,11 @@ import math
 import time
 from datetime import UTC, datetime
 
-from flask import Flask, g, request
+from flask import Flask, current_app, g, request
 from flask_limiter import Limiter
-from limits import parse
+from limits import RateLimitItemPerMinute, parse
 
-from .errors import ApiError, on_http_error
+from .errors import ApiError
 
 # tier → (requests per minute, burst allowance)
 TIERS = {
@@ -25,8 +28,6 @@ TIERS = {
     "enterprise": (100000, 1.0),
 }
 TIER_ORDER = list(TIERS)
-# Operational endpoints that monitoring and docs readers hit; never counted.
-EXEMPT_ENDPOINTS = {"system.health", "docs_assets.swagger_assets"}
 
 
 def lower_tier(a: str | None, b: str | None) -> str | None:
@@ -52,17 +53,22 @@ def request_tier() -> str:
     return lower_tier(principal.membership.tier, principal.key_tier) or "free"
 
 
-def _tier_limit() -> str:
-    base, burst = TIERS[request_tier()]
-    g.rate_limit_base = base
-    return f"{base + math.floor(base * burst)}/minute"
+# tier → what is counted: the tier's number plus its burst allowance, per minute
+TIER_LIMITS = {tier: RateLimitItemPerMinute(base + math.floor(base * burst)) for tier, (base, burst) in TIERS.items()}
+
+
+def exempt(view):
+    """Never count requests to this view (health checks, documentation assets)."""
+    view.rate_limit_exempt = True
+    return view
 
 
 def _exempt() -> bool:
     # CORS preflights carry no credentials; counting them would spend a browser's IP budget
+    view = current_app.view_functions.get(request.endpoint)
     return (
         request.method == "OPTIONS"
-        or request.endpoint in EXEMPT_ENDPOINTS
+        or getattr(view, "rate_limit_exempt", False)
         or (request.blueprint or "").endswith("api-docs")
     )
 
@@ -86,18 +92,29 @@ def too_many(limit: int, reset_at: float) -> ApiError:
     return error
 
 
-def _breach_error(_exc) -> ApiError:
-    current = limiter.current_limit
-    reset_at = current.reset_at if current else time.time() + 60
-    return too_many(g.get("rate_limit_base", 0), reset_at)
+def check_request_limit() -> None:
+    """before_request: count the request against its credential's (or address's) tier."""
+    if _exempt():
+        return
+    tier = request_tier()
+    item = TIER_LIMITS[tier]
+    key = item.key_for("core", request_identity(), "global")
+    # the fixed-window strategy's hit + window stats, in two round trips instead of three
+    storage = limiter.limiter.storage
+    count = storage.incr(key, item.get_expiry())
+    reset_at = storage.get_expiry(key)
+    g.rate_limit = TIERS[tier][0], item.amount - count, int(reset_at + 1)
+    if count > item.amount:
+        raise too_many(TIERS[tier][0], reset_at)
 
 
 def _headers(response):
-    current = limiter.current_limit
-    if current is not None and "rate_limit_base" in g:
-        response.headers["X-RateLimit-Limit"] = str(g.rate_limit_base)
-        response.headers["X-RateLimit-Remaining"] = str(max(0, current.remaining))
-        response.headers["X-RateLimit-Reset"] = str(current.reset_at)
+    state = g.get("rate_limit")
+    if state is not None:
+        base, remaining, reset_at = state
+        response.headers["X-RateLimit-Limit"] = str(base)
+        response.headers["X-RateLimit-Remaining"] = str(max(0, remaining))
+        response.headers["X-RateLimit-Reset"] = str(reset_at)
     return response
 
 
@@ -111,8 +128,6 @@ def hit(limit: str, *identity: str) -> None:
 
 limiter = Limiter(
     key_func=request_identity,
-    application_limits=[_tier_limit],
-    application_limits_exempt_when=_exempt,
     strategy="fixed-window",
     headers_enabled=False,
     key_prefix="core",
@@ -123,5 +138,5 @@ def init_app(app: Flask) -> None:
     """Call after core.auth's before_request is registered: limits need the principal."""
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
     limiter.init_app(app)
-    on_http_error(app, 429, _breach_error)
+    app.before_request(check_request_limit)
     app.after_request(_headers)

@@ -4,6 +4,7 @@ from flask.views import MethodView
 from marshmallow import fields
 from swagger_ui_bundle import swagger_ui_path
 
+from ..core import ratelimit
 from ..core.api import Blueprint
 from ..core.errors import ApiError
 from ..core.schemas import Schema, UtcDateTime
@@ -34,6 +35,8 @@ class HealthErrorSchema(HealthSchema):
 
 @blp.route("/api/health", endpoint="health")
 class Health(MethodView):
+    decorators = [ratelimit.exempt]
+
     @blp.response(200, HealthSchema)
     @blp.alt_response(503, schema=HealthErrorSchema, description="A dependency is unreachable; its check is named")
     def get(self):
@@ -46,6 +49,7 @@ class Health(MethodView):
 
 
 @assets.route("/api/docs/assets/<path:filename>")
+@ratelimit.exempt
 def swagger_assets(filename):
     """Swagger UI's own files, served by the app so /api/docs works offline."""
     return send_from_directory(swagger_ui_path, filename, max_age=86400)

@@ -12,6 +12,7 @@ from ..accounts import service as accounts
 from ..api_keys import service as api_keys
 from ..core import auth as core_auth
 from ..core.auth import Principal, role_at_least
+from ..core.credentials_cache import credentials_changed
 from ..core.errors import ApiError, conflict, not_found, validation_failed
 from ..core.events import record_event
 from ..core.ids import new_id
@@ -155,6 +156,8 @@ def update_workspace(principal: Principal, workspace_id: str, data: dict) -> Wor
         raise conflict("slug", "This slug is already taken.") from None
     record_event(workspace.id, "workspace.updated", _dump(workspace))
     db.session.commit()
+    if "tier" in data:
+        credentials_changed()  # the tier sets its credentials' rate limits
     return workspace
 
 
@@ -163,6 +166,7 @@ def set_tier(workspace: Workspace, tier: str) -> Workspace:
     workspace.tier = tier
     record_event(workspace.id, "workspace.updated", _dump(workspace))
     db.session.commit()
+    credentials_changed()
     return workspace
 
 
@@ -172,6 +176,7 @@ def delete_workspace(workspace_id: str) -> None:
     accounts.clear_default_workspace(workspace.id)
     db.session.delete(workspace)
     db.session.commit()
+    credentials_changed()
 
 
 # --- members ---------------------------------------------------------------------------------
@@ -217,6 +222,7 @@ def add_member(principal: Principal, workspace_id: str, data: dict) -> Membershi
     db.session.flush()
     record_event(workspace_id, "member.added", MemberSchema().dump(member))
     db.session.commit()
+    credentials_changed()
     return member
 
 
@@ -233,6 +239,7 @@ def update_member(principal: Principal, workspace_id: str, user_id: str, role: s
     db.session.flush()
     record_event(workspace_id, "member.updated", MemberSchema().dump(member))
     db.session.commit()
+    credentials_changed()
     return member
 
 
@@ -253,6 +260,7 @@ def remove_member(principal: Principal, workspace_id: str, user_id: str) -> None
     accounts.clear_default_workspace(workspace_id, user_id)
     db.session.delete(member)
     db.session.commit()
+    credentials_changed()
 
 
 def load_membership(user_id: str, workspace_id: str) -> core_auth.Membership | None:
