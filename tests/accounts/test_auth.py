@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,6 +11,7 @@ import time_machine
 from app.accounts.models import Session, User
 from app.core.ratelimit import limiter
 from app.extensions import db
+from tests.assertions import ISO_Z, error, without_request_id
 
 from .. import factories
 from ..conftest import TEST_REDIS_URL, requires_redis
@@ -23,21 +23,9 @@ LOGOUT = "/api/v1/auth/logout"
 ME = "/api/v1/auth/me"
 COOKIE = "core_session"
 ALLOWED_ORIGIN = "https://app.example.com"
-ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 T0 = datetime(2026, 3, 2, 9, 0, 0, tzinfo=UTC)
 
 
-def error(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.get_data(as_text=True)
-    body = response.get_json()
-    assert body["error"] == code
-    assert isinstance(body["message"], str) and body["message"]
-    assert body["request_id"] == response.headers["X-Request-ID"]
-    return body
-
-
-def without_request_id(body: dict) -> dict:
-    return {k: v for k, v in body.items() if k != "request_id"}
 
 
 def signup(client, email="ana@example.com", password=PASSWORD, **extra):

@@ -11,6 +11,7 @@ import time_machine
 
 from app.extensions import db
 from tests import factories
+from tests.assertions import error as assert_error
 
 KEYS = "/api/v1/api-keys"
 KEY_FORMAT = re.compile(r"^sk_live_[A-Za-z0-9]{32,}$")
@@ -38,14 +39,6 @@ def rotate(client, headers, key_id, body=None):
 def works(client, secret) -> int:
     return client.get(KEYS, headers=factories.bearer(secret)).status_code
 
-
-def assert_error(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.json
-    body = response.json
-    assert body["error"] == code
-    assert body["message"]
-    assert body["request_id"]
-    return body
 
 
 def test_rotate_returns_a_new_key_with_a_new_id(client, owner):

@@ -22,21 +22,8 @@ from app.core.jobs import jobs
 from app.core.ratelimit import limiter
 from app.extensions import api, db
 
+from ..assertions import error as assert_error  # noqa: F401 - shared by tests/core
 from ..conftest import test_config
-
-ERROR_KEYS = {"error", "message", "request_id"}
-
-
-def assert_error(response, status: int, code: str) -> dict:
-    """The contract's error envelope, with a request id matching the X-Request-ID header."""
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == "application/json"
-    body = response.get_json()
-    assert ERROR_KEYS <= set(body)
-    assert body["error"] == code
-    assert isinstance(body["message"], str) and body["message"]
-    assert body["request_id"] == response.headers["X-Request-ID"]
-    return body
 
 
 def key_id_of(secret: str) -> str:

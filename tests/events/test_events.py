@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
@@ -12,19 +11,12 @@ import time_machine
 from app.core.events import record_event
 from app.extensions import db
 from tests import factories
+from tests.assertions import ISO_Z
+from tests.assertions import error as assert_error
 
 EVENTS = "/api/v1/events"
 KEYS = "/api/v1/api-keys"
-ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
-
-def assert_error(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.json
-    body = response.json
-    assert body["error"] == code
-    assert body["message"]
-    assert body["request_id"]
-    return body
 
 
 def listed(client, headers, query: str = "") -> list[dict]:

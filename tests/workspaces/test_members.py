@@ -2,30 +2,16 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
+
+from tests.assertions import ISO_Z, denied, error
 
 from .. import factories
 
 ME = "/api/v1/auth/me"
-ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 MEMBER_FIELDS = {"user_id", "workspace_id", "role", "user", "created_at", "updated_at"}
 
 
-def error(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.get_data(as_text=True)
-    body = response.get_json()
-    assert body["error"] == code
-    assert isinstance(body["message"], str) and body["message"]
-    assert body["request_id"] == response.headers["X-Request-ID"]
-    return body
-
-
-def denied(response, scope: str) -> dict:
-    body = error(response, 403, "access_denied")
-    assert body["required_scope"] == scope
-    return body
 
 
 def members(workspace_id: str) -> str:

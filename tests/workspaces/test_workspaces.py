@@ -2,35 +2,18 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
+
+from tests.assertions import ISO_Z, denied, error, without_request_id
 
 from .. import factories
 
 WORKSPACES = "/api/v1/workspaces"
-ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 WORKSPACE_FIELDS = {"id", "name", "slug", "tier", "settings", "created_at", "updated_at"}
 PAGE_META = {"current_page", "from", "last_page", "per_page", "to", "total"}
 
 
-def error(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.get_data(as_text=True)
-    body = response.get_json()
-    assert body["error"] == code
-    assert isinstance(body["message"], str) and body["message"]
-    assert body["request_id"] == response.headers["X-Request-ID"]
-    return body
 
-
-def denied(response, scope: str) -> dict:
-    body = error(response, 403, "access_denied")
-    assert body["required_scope"] == scope
-    return body
-
-
-def without_request_id(body: dict) -> dict:
-    return {k: v for k, v in body.items() if k != "request_id"}
 
 
 def item(workspace_id: str) -> str:
