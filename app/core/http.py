@@ -8,7 +8,7 @@ from flask import Flask, current_app, g, request
 from flask_cors import CORS
 
 from .auth import UNSAFE_METHODS
-from .errors import ApiError
+from .errors import ApiError, not_found
 from .ids import random_base62
 
 SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
@@ -25,6 +25,8 @@ def assign_request_id() -> None:
 
 def check_body() -> None:
     """413 past the body limit, 415 for a body that is not JSON (API.md §1)."""
+    if "\x00" in request.path or "\x00" in request.headers.get("X-Workspace-ID", ""):
+        raise not_found()  # no id holds a NUL character (and PostgreSQL text cannot store one)
     limit = current_app.config["MAX_BODY_BYTES"]
     if request.content_length is not None and request.content_length > limit:
         raise ApiError(413, "payload_too_large", f"The request body is larger than {limit} bytes.")

@@ -2,20 +2,42 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cache
 
 from flask import g
-from marshmallow import EXCLUDE, fields, post_dump
+from marshmallow import EXCLUDE, ValidationError, fields, post_dump, pre_load
 from marshmallow import Schema as _Schema
 
 from .clock import iso
 
 
-class Schema(_Schema):
+def _nul_paths(value, path: str = "") -> list[str]:
+    """Where a NUL character hides in parsed input: PostgreSQL text cannot store one."""
+    if isinstance(value, str):
+        return [path or "_schema"] if "\x00" in value else []
+    if isinstance(value, Mapping):  # a dict, or webargs' proxy of the query string
+        found = [p for k, v in value.items() for p in _nul_paths(v, f"{path}.{k}" if path else str(k))]
+        return found + [path or "_schema" for k in value if isinstance(k, str) and "\x00" in k]
+    if isinstance(value, list):
+        return [p for v in value for p in _nul_paths(v, path)]
+    return []
+
+
+class _RejectsNul(_Schema):
+    @pre_load
+    def _reject_nul(self, data, **kwargs):
+        found = _nul_paths(data)
+        if found:
+            raise ValidationError({p: ["Must not contain NUL characters."] for p in found})
+        return data
+
+
+class Schema(_RejectsNul):
     """Request bodies reject unknown (and read-only) fields with 422: marshmallow's RAISE."""
 
 
-class QuerySchema(_Schema):
+class QuerySchema(_RejectsNul):
     """Query strings ignore parameter names they do not know (API.md §5)."""
 
     class Meta:

@@ -293,3 +293,32 @@ def test_errors_carry_cors_headers_for_allowed_origins(client):
     response = client.get(WORKSPACES, headers={"Origin": ALLOWED_ORIGIN})
     assert_error(response, 401, "unauthorized")
     assert response.headers["Access-Control-Allow-Origin"] == ALLOWED_ORIGIN
+
+
+# --- NUL characters: PostgreSQL text cannot store them; never a 500 -----------------------------
+
+
+def test_a_nul_character_in_a_body_string_is_a_validation_error(client, owner):
+    response = client.post("/api/v1/workspaces", headers=owner.headers, json={"name": "a\u0000b"})
+    assert assert_error(response, 422, "validation_failed")["errors"] == {"name": ["Must not contain NUL characters."]}
+
+
+def test_a_nul_character_nested_in_a_body_names_its_field(client, owner):
+    url = f"/api/v1/workspaces/{owner.workspace_id}"
+    response = client.patch(url, headers=owner.headers, json={"settings": {"locale": "en\u0000GB"}})
+    assert "settings.locale" in assert_error(response, 422, "validation_failed")["errors"]
+
+
+def test_a_nul_character_at_login_is_refused_before_any_lookup(client):
+    response = client.post("/api/v1/auth/login", json={"email": "a\u0000@example.com", "password": "x"})
+    assert_error(response, 422, "validation_failed")
+
+
+def test_a_nul_character_in_a_query_parameter_is_a_bad_request(client, owner):
+    assert_error(client.get("/api/v1/workspaces?search=a%00b", headers=owner.headers), 400, "bad_request")
+
+
+def test_a_nul_character_in_a_path_or_workspace_header_is_not_found(client, owner):
+    assert_error(client.get("/api/v1/api-keys/key_%00", headers=owner.headers), 404, "not_found")
+    headers = {**owner.headers, "X-Workspace-ID": "ws_\u0000"}
+    assert_error(client.get("/api/v1/events", headers=headers), 404, "not_found")
