@@ -1,4 +1,4 @@
-from flask import current_app, make_response
+from flask import current_app, make_response, request
 from flask.views import MethodView
 
 from ..core import responses
@@ -53,7 +53,7 @@ class Login(MethodView):
             token,
             expires=session.expires_at,
             httponly=True,
-            secure=current_app.config.get("SESSION_COOKIE_SECURE", False),
+            secure=request.is_secure,  # HTTPS, directly or via TRUSTED_PROXY_COUNT proxies
             samesite="Lax",
             path="/",
         )

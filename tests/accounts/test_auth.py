@@ -418,3 +418,11 @@ def test_me_without_credentials_is_401(client):
     body = error(response, 401, "unauthorized")
     assert set(body) == {"error", "message", "request_id"}
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_the_session_cookie_is_secure_over_https(client, owner):
+    body = {"email": "owner@example.com", "password": factories.PASSWORD}
+    plain = client.post("/api/v1/auth/login", json=body).headers["Set-Cookie"]
+    tls = client.post("/api/v1/auth/login", json=body, base_url="https://localhost").headers["Set-Cookie"]
+    assert "Secure" not in plain and "HttpOnly" in plain
+    assert "Secure" in tls and "HttpOnly" in tls and "SameSite=Lax" in tls
