@@ -77,3 +77,18 @@ def test_unreachable_database_is_503_naming_the_database(client, tmp_path):
     assert body["checks"]["database"] == "unavailable"
     assert body["checks"]["redis"] == ("ok" if TEST_REDIS_URL else "not_configured")
     assert "database" in body["message"]
+
+
+def test_an_unreachable_database_is_503_on_any_endpoint(client, owner, tmp_path):
+    engine = sa.create_engine(f"sqlite:///{tmp_path}/missing-dir/none.db")
+    kept = db.session
+    db.session = orm.scoped_session(orm.sessionmaker(bind=engine))
+    try:
+        response = client.post("/api/v1/auth/login", json={"email": "owner@example.com", "password": "x"})
+    finally:
+        db.session.remove()
+        db.session = kept
+        engine.dispose()
+    body = assert_error(response, 503, "service_unavailable")
+    assert "sqlite" not in response.get_data(as_text=True).lower()
+    assert body["message"] == "A service the API depends on is unavailable; retry later."

@@ -7,6 +7,7 @@ import logging
 from flask import Flask, g, jsonify
 from limits.errors import StorageError
 from redis.exceptions import RedisError
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger("app.errors")
@@ -131,6 +132,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(RedisError)
     @app.errorhandler(StorageError)
+    @app.errorhandler(OperationalError)  # database unreachable, restarting, locked or timing out
     def handle_dependency_down(exc: Exception):
         log.error("dependency unavailable: %s", type(exc).__name__, extra={"request_id": g.get("request_id")})
         return render(ApiError(503, "service_unavailable", "A service the API depends on is unavailable; retry later."))
