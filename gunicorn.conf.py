@@ -69,8 +69,13 @@ class JsonFormatter(logging.Formatter):
     """gunicorn's own messages in the app's log shape (ts, level, logger, message)."""
 
     def format(self, record: logging.LogRecord) -> str:
-        entry = {"ts": _ts(record.created), "level": record.levelname.lower(), "logger": record.name,
-                 "message": record.getMessage(), "pid": record.process}
+        entry = {
+            "ts": _ts(record.created),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+            "pid": record.process,
+        }
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry)

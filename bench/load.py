@@ -41,12 +41,24 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/13"
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=int, default=int(os.environ.get("BENCH_SECONDS", 10)),
-                        help="measured seconds per URL and round (default %(default)s)")
-    parser.add_argument("--rounds", type=int, default=2, help="bare/authenticated rounds, alternated (default %(default)s)")
-    parser.add_argument("--connections", type=int, default=16, help="concurrent keep-alive connections (default %(default)s)")
-    parser.add_argument("--floor", type=float, default=0.5, help="minimum authenticated/bare ratio (default %(default)s)")
-    parser.add_argument("--python-client", action="store_true", help="use the Python load generator even if wrk is installed")
+    parser.add_argument(
+        "--seconds",
+        type=int,
+        default=int(os.environ.get("BENCH_SECONDS", 10)),
+        help="measured seconds per URL and round (default %(default)s)",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="bare/authenticated rounds, alternated (default %(default)s)"
+    )
+    parser.add_argument(
+        "--connections", type=int, default=16, help="concurrent keep-alive connections (default %(default)s)"
+    )
+    parser.add_argument(
+        "--floor", type=float, default=0.5, help="minimum authenticated/bare ratio (default %(default)s)"
+    )
+    parser.add_argument(
+        "--python-client", action="store_true", help="use the Python load generator even if wrk is installed"
+    )
     return parser.parse_args(argv)
 
 
@@ -65,8 +77,14 @@ def recreate_database(url: str) -> None:
 
 
 def flask(env: dict, *args: str) -> str:
-    result = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", *args], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if result.returncode != 0:
         sys.exit(f"bench: flask {' '.join(args[:2])} failed:\n{result.stderr}")
     return result.stdout
@@ -80,9 +98,21 @@ def free_port() -> int:
 
 def start_gunicorn(env: dict, port: int, log) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--no-control-socket",
-         "--bind", f"127.0.0.1:{port}", "bench.app:app"],
-        cwd=ROOT, env=env, stdout=log, stderr=log,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            "gunicorn.conf.py",
+            "--no-control-socket",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "bench.app:app",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=log,
     )
 
 
@@ -128,7 +158,9 @@ def measured(load, server: subprocess.Popen, *args) -> dict:
     """Run the load generator and add the server's CPU milliseconds per request."""
     before = cpu_seconds(server.pid)
     result = load(*args)
-    result["server_cpu_ms_per_request"] = round((cpu_seconds(server.pid) - before) * 1000 / max(result["requests"], 1), 3)
+    result["server_cpu_ms_per_request"] = round(
+        (cpu_seconds(server.pid) - before) * 1000 / max(result["requests"], 1), 3
+    )
     return result
 
 
@@ -139,8 +171,9 @@ def wrk(port: int, path: str, headers: dict, seconds: int, connections: int) -> 
     command = ["wrk", "-t", "1", "-c", str(connections), "-d", f"{seconds}s", "--timeout", "5s", "--latency"]
     for name, value in headers.items():
         command += ["-H", f"{name}: {value}"]
-    output = subprocess.run([*command, f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True,
-                            timeout=seconds + 30).stdout
+    output = subprocess.run(
+        [*command, f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True, timeout=seconds + 30
+    ).stdout
     rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
     total = re.search(r"(\d+) requests in", output)
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
@@ -148,9 +181,14 @@ def wrk(port: int, path: str, headers: dict, seconds: int, connections: int) -> 
     p50, p99 = (re.search(rf"\s{q}%\s+(\S+)", output) for q in ("50", "99"))
     if rps is None or total is None:
         sys.exit(f"bench: could not read wrk's output:\n{output}")
-    return {"rps": float(rps.group(1)), "requests": int(total.group(1)),
-            "bad": int(non_2xx.group(1)) if non_2xx else 0, "socket_errors": errors.group(1) if errors else None,
-            "p50": p50.group(1) if p50 else None, "p99": p99.group(1) if p99 else None}
+    return {
+        "rps": float(rps.group(1)),
+        "requests": int(total.group(1)),
+        "bad": int(non_2xx.group(1)) if non_2xx else 0,
+        "socket_errors": errors.group(1) if errors else None,
+        "p50": p50.group(1) if p50 else None,
+        "p99": p99.group(1) if p99 else None,
+    }
 
 
 def python_client(port: int, path: str, headers: dict, seconds: int, connections: int) -> dict:
@@ -175,8 +213,14 @@ def python_client(port: int, path: str, headers: dict, seconds: int, connections
     for t in threads:
         t.join()
     elapsed = time.monotonic() - started
-    return {"rps": sum(counts) / elapsed, "requests": sum(counts), "bad": sum(bad), "socket_errors": None,
-            "p50": None, "p99": None}
+    return {
+        "rps": sum(counts) / elapsed,
+        "requests": sum(counts),
+        "bad": sum(bad),
+        "socket_errors": None,
+        "p50": None,
+        "p99": None,
+    }
 
 
 def rounds(runs: list[dict]) -> str:
@@ -196,14 +240,36 @@ def main(argv: list[str] | None = None) -> int:
     Redis.from_url(redis_url).flushdb()
     shutil.rmtree(OUT / "instance", ignore_errors=True)
     (OUT / "instance").mkdir(parents=True)
-    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
-           "INSTANCE_PATH": str(OUT / "instance"), "LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "INSTANCE_PATH": str(OUT / "instance"),
+        "LOG_LEVEL": "WARNING",
+    }
 
     flask(env, "db", "upgrade")
     flask(env, "users", "create", "bench@example.com")
-    flask(env, "workspaces", "create", "Bench", "--owner", "bench@example.com", "--tier", "enterprise", "--slug", "bench")
-    key = flask(env, "keys", "create", "--user", "bench@example.com", "--workspace", "bench",
-                "--scopes", "workspaces:read", "--name", "bench").strip().splitlines()[-1]
+    flask(
+        env, "workspaces", "create", "Bench", "--owner", "bench@example.com", "--tier", "enterprise", "--slug", "bench"
+    )
+    key = (
+        flask(
+            env,
+            "keys",
+            "create",
+            "--user",
+            "bench@example.com",
+            "--workspace",
+            "bench",
+            "--scopes",
+            "workspaces:read",
+            "--name",
+            "bench",
+        )
+        .strip()
+        .splitlines()[-1]
+    )
     auth = {"Authorization": f"Bearer {key}"}
 
     port = free_port()
@@ -223,7 +289,9 @@ def main(argv: list[str] | None = None) -> int:
             results: dict[str, list[dict]] = {"bare": [], "authenticated": []}
             for _ in range(args.rounds):
                 results["bare"].append(measured(load, server, port, bare_path, {}, args.seconds, args.connections))
-                results["authenticated"].append(measured(load, server, port, auth_path, auth, args.seconds, args.connections))
+                results["authenticated"].append(
+                    measured(load, server, port, auth_path, auth, args.seconds, args.connections)
+                )
         finally:
             server.send_signal(signal.SIGTERM)
             try:
@@ -237,24 +305,40 @@ def main(argv: list[str] | None = None) -> int:
     bad = sum(r["bad"] for rs in results.values() for r in rs)
     cpu = {name: statistics.mean(r["server_cpu_ms_per_request"] for r in runs) for name, runs in results.items()}
     summary = {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d"), "generator": load.__name__,
-        "seconds": args.seconds, "rounds": args.rounds, "connections": args.connections,
-        "web_concurrency": env.get("WEB_CONCURRENCY", "2"), "threads": env.get("GUNICORN_THREADS", "8"),
-        "bare_rps": round(bare, 1), "authenticated_rps": round(authed, 1), "ratio": round(ratio, 3),
-        "non_200": bad, "floor": args.floor, "server_cpu_ms_per_request": cpu, "runs": results,
+        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+        "generator": load.__name__,
+        "seconds": args.seconds,
+        "rounds": args.rounds,
+        "connections": args.connections,
+        "web_concurrency": env.get("WEB_CONCURRENCY", "2"),
+        "threads": env.get("GUNICORN_THREADS", "8"),
+        "bare_rps": round(bare, 1),
+        "authenticated_rps": round(authed, 1),
+        "ratio": round(ratio, 3),
+        "non_200": bad,
+        "floor": args.floor,
+        "server_cpu_ms_per_request": cpu,
+        "runs": results,
     }
     (OUT / "latest.json").write_text(json.dumps(summary, indent=2))
     print(f"bare route            {bare:8.1f} req/s   ({rounds(results['bare'])})")
     print(f"authenticated GET     {authed:8.1f} req/s   ({rounds(results['authenticated'])})")
-    print(f"gunicorn CPU/request  bare {cpu['bare']:.2f} ms, authenticated {cpu['authenticated']:.2f} ms "
-          f"(CPU ratio {cpu['bare'] / cpu['authenticated']:.1%})")
-    print(f"ratio                 {ratio:8.1%}   (floor {args.floor:.0%}; {load.__name__}, {args.connections} connections, "
-          f"{args.rounds}×{args.seconds} s each; non-200: {bad})")
+    print(
+        f"gunicorn CPU/request  bare {cpu['bare']:.2f} ms, authenticated {cpu['authenticated']:.2f} ms "
+        f"(CPU ratio {cpu['bare'] / cpu['authenticated']:.1%})"
+    )
+    print(
+        f"ratio                 {ratio:8.1%}   (floor {args.floor:.0%}; {load.__name__}, {args.connections} connections, "
+        f"{args.rounds}×{args.seconds} s each; non-200: {bad})"
+    )
     if bad:
         print("FAIL: some responses were not 200", file=sys.stderr)
         return 1
     if ratio < args.floor:
-        print(f"FAIL: authenticated throughput is {ratio:.1%} of the bare route's, under {args.floor:.0%}", file=sys.stderr)
+        print(
+            f"FAIL: authenticated throughput is {ratio:.1%} of the bare route's, under {args.floor:.0%}",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

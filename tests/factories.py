@@ -22,7 +22,9 @@ def user(email: str, name: str | None = None, admin: bool = False):
     return accounts.create_user(email, PASSWORD, name, is_platform_admin=admin)
 
 
-def key(user_id: str, workspace_id: str, scopes: list[str] | None = None, tier: str | None = None, name: str = "test key") -> str:
+def key(
+    user_id: str, workspace_id: str, scopes: list[str] | None = None, tier: str | None = None, name: str = "test key"
+) -> str:
     _, secret = api_keys.create_key_for(workspace_id, user_id, name, scopes or ["*"], tier)
     return secret
 

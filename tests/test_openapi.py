@@ -123,7 +123,9 @@ def test_unsafe_operations_document_the_idempotency_errors(spec):
     missing = []
     for method, path, operation in operations(spec):
         if method in UNSAFE and operation.get("security"):
-            missing += [f"{method.upper()} {path}: {c}" for c in ("400", "409", "422") if c not in operation["responses"]]
+            missing += [
+                f"{method.upper()} {path}: {c}" for c in ("400", "409", "422") if c not in operation["responses"]
+            ]
     assert not missing
 
 

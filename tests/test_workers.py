@@ -117,9 +117,12 @@ def test_worker_process_runs_jobs_with_the_app_and_database(tmp_path):
     from app.system.service import health
 
     jobs.enqueue(health)
-    result = run_workers(tmp_path, "--burst", REDIS_URL=TEST_REDIS_URL, **(
-        {"DATABASE_URL": TEST_DATABASE_URL} if TEST_DATABASE_URL else {}
-    ))
+    result = run_workers(
+        tmp_path,
+        "--burst",
+        REDIS_URL=TEST_REDIS_URL,
+        **({"DATABASE_URL": TEST_DATABASE_URL} if TEST_DATABASE_URL else {}),
+    )
     assert result.returncode == 0, result.stderr
     assert jobs.queue().count == 0
     [job] = finished_jobs()

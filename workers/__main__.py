@@ -29,8 +29,11 @@ def main(argv: list[str] | None = None) -> int:
     app = create_app()
     redis_url = app.config["REDIS_URL"]
     if not redis_url:
-        print("Error: REDIS_URL is not set. Without Redis, jobs run in a thread of the web process "
-              "(make run); the worker is for deployments with Redis.", file=sys.stderr)
+        print(
+            "Error: REDIS_URL is not set. Without Redis, jobs run in a thread of the web process "
+            "(make run); the worker is for deployments with Redis.",
+            file=sys.stderr,
+        )
         return 2
     queues = [q.strip() for q in args.queues.split(",") if q.strip()]
     unknown = sorted(set(queues) - set(QUEUES))
@@ -44,7 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with app.app_context():
             worker = make_worker(jobs.redis, queues)
-            worker.work(burst=args.burst, with_scheduler=True, logging_level=os.environ.get("LOG_LEVEL", "INFO").upper())
+            worker.work(
+                burst=args.burst, with_scheduler=True, logging_level=os.environ.get("LOG_LEVEL", "INFO").upper()
+            )
     finally:
         if cron is not None and cron.is_alive():
             cron.terminate()

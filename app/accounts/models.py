@@ -18,9 +18,7 @@ class User(db.Model):
     # no foreign key (users come before workspaces); cleared by the workspace services
     default_workspace_id: Mapped[str | None] = mapped_column(sa.String(40))
     created_at: Mapped[object] = mapped_column(UtcDateTime, nullable=False, default=utcnow)
-    updated_at: Mapped[object] = mapped_column(
-        UtcDateTime, nullable=False, default=utcnow, onupdate=utcnow
-    )
+    updated_at: Mapped[object] = mapped_column(UtcDateTime, nullable=False, default=utcnow, onupdate=utcnow)
 
 
 class Session(db.Model):

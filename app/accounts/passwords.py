@@ -7,9 +7,7 @@ from flask import current_app
 
 def _hasher() -> PasswordHasher:
     cfg = current_app.config
-    return PasswordHasher(
-        time_cost=cfg["PASSWORD_HASH_TIME_COST"], memory_cost=cfg["PASSWORD_HASH_MEMORY_COST"]
-    )
+    return PasswordHasher(time_cost=cfg["PASSWORD_HASH_TIME_COST"], memory_cost=cfg["PASSWORD_HASH_MEMORY_COST"])
 
 
 def hash_password(password: str) -> str:

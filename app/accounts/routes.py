@@ -80,5 +80,3 @@ class Me(MethodView):
     def get(self):
         """The calling user and the workspaces they belong to"""
         return responses.one(_user_view(service.get_user(current.user_id)))
-
-

@@ -6,14 +6,18 @@ from ..core.schemas import Schema, UtcDateTime
 class SignupSchema(Schema):
     email = fields.Email(required=True, validate=validate.Length(max=254), metadata={"example": "ana@example.com"})
     password = fields.String(
-        required=True, load_only=True, validate=validate.Length(min=8, max=1024),
+        required=True,
+        load_only=True,
+        validate=validate.Length(min=8, max=1024),
         metadata={"example": "correct horse battery staple"},
     )
     name = fields.String(validate=validate.Length(min=1, max=255), metadata={"example": "Ana Lima"})
 
 
 class LoginSchema(Schema):
-    email = fields.String(required=True, validate=validate.Length(min=1, max=254), metadata={"example": "ana@example.com"})
+    email = fields.String(
+        required=True, validate=validate.Length(min=1, max=254), metadata={"example": "ana@example.com"}
+    )
     password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=1024))
 
 

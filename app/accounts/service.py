@@ -97,9 +97,7 @@ def logout(principal: Principal) -> None:
 def load_session_principal(token: str) -> Principal:
     """core.auth token loader for session tokens (bearer or cookie)."""
     row = db.session.execute(
-        sa.select(Session, User).join(User, User.id == Session.user_id).where(
-            Session.token_hash == token_hash(token)
-        )
+        sa.select(Session, User).join(User, User.id == Session.user_id).where(Session.token_hash == token_hash(token))
     ).first()
     if row is None:
         raise ApiError(401, "unauthorized")

@@ -17,7 +17,11 @@ keys = AppGroup("keys", help="Manage API keys.")
 @click.option("--workspace", "slug", required=True, help="Slug of the key's home workspace.")
 @click.option("--scopes", help="Comma-separated scopes (default: read,write).")
 @click.option("--name", default="CLI key", show_default=True)
-@click.option("--tier", callback=one_of(TIERS), help=f"Rate-limit tier ({', '.join(TIERS)}); the lower of it and the workspace's applies.")
+@click.option(
+    "--tier",
+    callback=one_of(TIERS),
+    help=f"Rate-limit tier ({', '.join(TIERS)}); the lower of it and the workspace's applies.",
+)
 @service_errors
 def create(user_email, slug, scopes, name, tier):
     """Create an API key; the key alone is printed on the last line."""

@@ -15,9 +15,7 @@ class ApiKey(db.Model):
     workspace_id: Mapped[str] = mapped_column(
         sa.String(40), sa.ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False
     )
-    user_id: Mapped[str] = mapped_column(
-        sa.String(40), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False
-    )
+    user_id: Mapped[str] = mapped_column(sa.String(40), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
     name: Mapped[str] = mapped_column(sa.String(255), nullable=False)
     prefix: Mapped[str] = mapped_column(sa.String(12), nullable=False)
     key_hash: Mapped[str] = mapped_column(sa.String(64), nullable=False, unique=True)

@@ -18,8 +18,13 @@ from .schemas import (
 
 blp = Blueprint("api_keys", __name__, url_prefix="/api/v1/api-keys", description="API keys")
 
-KEYS = ListSpec(ApiKey, ApiKeyListItemSchema, sortable=("created_at", "name", "last_used_at"), searchable=("name", "prefix"),
-                includes={"user": "user"})
+KEYS = ListSpec(
+    ApiKey,
+    ApiKeyListItemSchema,
+    sortable=("created_at", "name", "last_used_at"),
+    searchable=("name", "prefix"),
+    includes={"user": "user"},
+)
 
 
 @blp.route("")

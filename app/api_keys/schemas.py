@@ -39,7 +39,9 @@ class ApiKeyWithSecretSchema(ApiKeySchema):
 
 
 class ApiKeyCreate(Schema):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=255), metadata={"example": "Mobile App Key"})
+    name = fields.String(
+        required=True, validate=validate.Length(min=1, max=255), metadata={"example": "Mobile App Key"}
+    )
     scopes = fields.List(
         fields.String(validate=validate.Length(max=64)),
         validate=validate.Length(min=1, max=100),
@@ -58,11 +60,15 @@ class ApiKeyCreate(Schema):
 
 
 class ApiKeyRotate(Schema):
-    grace_period_hours = StrictInteger(validate=validate.Range(min=0, max=720), load_default=24, metadata={"example": 24})
+    grace_period_hours = StrictInteger(
+        validate=validate.Range(min=0, max=720), load_default=24, metadata={"example": 24}
+    )
 
 
 class ApiKeyRotatedSchema(ApiKeyWithSecretSchema):
     """The new key, with when the key it replaced stops working."""
 
-    grace_period_ends_at = UtcDateTime(attribute="previous_grace_period_ends_at", metadata={"example": "2026-01-16T10:30:00Z"})
+    grace_period_ends_at = UtcDateTime(
+        attribute="previous_grace_period_ends_at", metadata={"example": "2026-01-16T10:30:00Z"}
+    )
     previous_key_id = fields.String()

@@ -55,14 +55,21 @@ def _check_grant(principal: Principal, scopes: list[str], tier: str | None) -> N
     """Nobody hands out more than they hold: scopes and rate-limit tier (API.md §3)."""
     beyond = [s for s in scopes if not covers(principal.scopes, s)]
     if beyond:
-        raise ApiError(403, "access_denied", f"A key cannot grant scopes it does not hold: {', '.join(beyond)}.",
-                       required_scope=beyond[0])
+        raise ApiError(
+            403,
+            "access_denied",
+            f"A key cannot grant scopes it does not hold: {', '.join(beyond)}.",
+            required_scope=beyond[0],
+        )
     if tier is not None and TIER_ORDER.index(tier) > TIER_ORDER.index(_holder_tier(principal)):
-        raise ApiError(403, "access_denied", "A key cannot grant a rate-limit tier above its own.",
-                       required_scope="api-keys:write")
+        raise ApiError(
+            403, "access_denied", "A key cannot grant a rate-limit tier above its own.", required_scope="api-keys:write"
+        )
 
 
-def _insert(workspace_id: str, user_id: str, name: str, scopes: list[str], tier: str | None, expires_at) -> tuple[ApiKey, str]:
+def _insert(
+    workspace_id: str, user_id: str, name: str, scopes: list[str], tier: str | None, expires_at
+) -> tuple[ApiKey, str]:
     secret = _new_secret()
     key = ApiKey(
         id=new_id("key"),
@@ -93,7 +100,9 @@ def create_key(principal: Principal, data: dict) -> tuple[ApiKey, str]:
     return key, secret
 
 
-def create_key_for(workspace_id: str, user_id: str, name: str, scopes: list[str] | None, tier: str | None) -> tuple[ApiKey, str]:
+def create_key_for(
+    workspace_id: str, user_id: str, name: str, scopes: list[str] | None, tier: str | None
+) -> tuple[ApiKey, str]:
     """Operators (CLI, demo setup): no grant check."""
     key, secret = _insert(workspace_id, user_id, name, scopes or DEFAULT_SCOPES, tier, None)
     db.session.flush()
@@ -110,7 +119,9 @@ def rotate_key(principal: Principal, key_id: str, grace_period_hours: int) -> tu
     _check_grant(principal, list(old.scopes), old.rate_limit_tier)
     if old.rotated_to_id is not None:
         raise ApiError(409, "conflict", "This key has already been rotated; rotate its successor.")
-    new, secret = _insert(old.workspace_id, old.user_id, old.name, list(old.scopes), old.rate_limit_tier, old.expires_at)
+    new, secret = _insert(
+        old.workspace_id, old.user_id, old.name, list(old.scopes), old.rate_limit_tier, old.expires_at
+    )
     now = utcnow()
     old.grace_period_ends_at = now + timedelta(hours=grace_period_hours)
     old.rotated_to_id = new.id
@@ -170,7 +181,9 @@ def load_key_principal(token: str) -> Principal:
         # at most one write a minute per key, and only if nobody else just wrote it
         db.session.execute(
             sa.update(ApiKey)
-            .where(ApiKey.id == key.id, sa.or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at <= now - LAST_USED_EVERY))
+            .where(
+                ApiKey.id == key.id, sa.or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at <= now - LAST_USED_EVERY)
+            )
             .values(last_used_at=now)
         )
         db.session.commit()

@@ -174,9 +174,7 @@ def resolve_request_principal() -> None:
         token, via_cookie = _bearer_token()
         if token is None:
             return
-        if via_cookie and request.method in UNSAFE_METHODS and not _origin_allowed(
-            request.headers.get("Origin")
-        ):
+        if via_cookie and request.method in UNSAFE_METHODS and not _origin_allowed(request.headers.get("Origin")):
             raise ApiError(403, "access_denied", "Cookie-authenticated requests need an allowed Origin.")
         g.principal = _principal_for(token, via_cookie, request.headers.get("X-Workspace-ID"))
     except ApiError as error:

@@ -13,8 +13,14 @@ from .ids import random_base62
 
 SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 EXPOSED_HEADERS = [
-    "X-Request-ID", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "Retry-After",
-    "X-Total-Count", "Link", "Idempotent-Replayed",
+    "X-Request-ID",
+    "X-RateLimit-Limit",
+    "X-RateLimit-Remaining",
+    "X-RateLimit-Reset",
+    "Retry-After",
+    "X-Total-Count",
+    "Link",
+    "Idempotent-Replayed",
 ]
 
 

@@ -108,9 +108,10 @@ def before_request():
         raise ApiError(400, "bad_request", "Idempotency-Key must be 1–255 printable characters.")
     # the credential is the API key, or for sessions the user (every session of one user shares)
     credential = principal.credential_id if principal.kind == "api_key" else f"session:{principal.user_id}"
-    store_key = "core:idem:" + hashlib.sha256(
-        f"{credential}|{principal.user_id}|{principal.workspace_id}|{key}".encode()
-    ).hexdigest()
+    store_key = (
+        "core:idem:"
+        + hashlib.sha256(f"{credential}|{principal.user_id}|{principal.workspace_id}|{key}".encode()).hexdigest()
+    )
     fingerprint = _fingerprint()
     running = json.dumps({"state": "running", "fingerprint": fingerprint})
     if _store().claim(store_key, running, RUNNING_TTL_SECONDS):

@@ -25,9 +25,7 @@ class Jobs:
     def init_app(self, app: Flask) -> None:
         url = app.config.get("REDIS_URL")
         # RQ stores pickled bytes: no decode_responses on this connection.
-        app.extensions["core.redis"] = (
-            Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2) if url else None
-        )
+        app.extensions["core.redis"] = Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2) if url else None
         app.extensions["core.jobs"] = self
 
     @property
@@ -50,9 +48,7 @@ class Jobs:
         failure_ttl: int = 7 * 86400,
     ) -> None:
         if self.redis is not None:
-            self.queue(queue).enqueue(
-                func, *args, job_timeout=job_timeout, ttl=ttl, failure_ttl=failure_ttl
-            )
+            self.queue(queue).enqueue(func, *args, job_timeout=job_timeout, ttl=ttl, failure_ttl=failure_ttl)
             return
         app = current_app._get_current_object()
         if app.config.get("JOBS_SYNC"):

@@ -20,9 +20,7 @@ MAX_PER_PAGE = 100
 
 
 class ListQuery(QuerySchema):
-    page = mf.Integer(
-        load_default=1, validate=validate.Range(min=1, max=2**31 - 1), metadata={"example": 1}
-    )
+    page = mf.Integer(load_default=1, validate=validate.Range(min=1, max=2**31 - 1), metadata={"example": 1})
     per_page = mf.Integer(
         load_default=25,
         validate=validate.Range(min=1),
@@ -73,9 +71,7 @@ def _apply_filters(stmt, spec: ListSpec, args: dict):
         stmt = stmt.where(model.status == args["status"])
     if args.get("search") and spec.searchable:
         pattern = "%" + args["search"].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        stmt = stmt.where(
-            sa.or_(*(getattr(model, c).ilike(pattern, escape="\\") for c in spec.searchable))
-        )
+        stmt = stmt.where(sa.or_(*(getattr(model, c).ilike(pattern, escape="\\") for c in spec.searchable)))
     return stmt
 
 

@@ -53,5 +53,3 @@ class Health(MethodView):
 def swagger_assets(filename):
     """Swagger UI's own files, served by the app so /api/docs works offline."""
     return send_from_directory(swagger_ui_path, filename, max_age=86400)
-
-

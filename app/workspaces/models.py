@@ -14,9 +14,7 @@ class Workspace(db.Model):
     tier: Mapped[str] = mapped_column(sa.String(20), nullable=False, default="free")
     settings: Mapped[dict] = mapped_column(sa.JSON, nullable=False, default=dict)
     created_at: Mapped[object] = mapped_column(UtcDateTime, nullable=False, default=utcnow)
-    updated_at: Mapped[object] = mapped_column(
-        UtcDateTime, nullable=False, default=utcnow, onupdate=utcnow
-    )
+    updated_at: Mapped[object] = mapped_column(UtcDateTime, nullable=False, default=utcnow, onupdate=utcnow)
 
 
 class Membership(db.Model):
@@ -30,9 +28,7 @@ class Membership(db.Model):
     )
     role: Mapped[str] = mapped_column(sa.String(20), nullable=False)
     created_at: Mapped[object] = mapped_column(UtcDateTime, nullable=False, default=utcnow)
-    updated_at: Mapped[object] = mapped_column(
-        UtcDateTime, nullable=False, default=utcnow, onupdate=utcnow
-    )
+    updated_at: Mapped[object] = mapped_column(UtcDateTime, nullable=False, default=utcnow, onupdate=utcnow)
 
     user = relationship("User", lazy="joined")
 

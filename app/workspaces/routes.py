@@ -11,9 +11,14 @@ from .schemas import MemberCreate, MemberSchema, MemberUpdate, WorkspaceCreate, 
 
 blp = Blueprint("workspaces", __name__, url_prefix="/api/v1/workspaces", description="Workspaces and members")
 
-WORKSPACES = ListSpec(Workspace, WorkspaceSchema, sortable=("created_at", "updated_at", "name", "slug"), searchable=("name", "slug"))
+WORKSPACES = ListSpec(
+    Workspace, WorkspaceSchema, sortable=("created_at", "updated_at", "name", "slug"), searchable=("name", "slug")
+)
 MEMBERS = ListSpec(
-    Membership, MemberSchema, sortable=("created_at", "updated_at", "role"), tiebreak="user_id",
+    Membership,
+    MemberSchema,
+    sortable=("created_at", "updated_at", "role"),
+    tiebreak="user_id",
 )
 
 

@@ -45,7 +45,9 @@ class WorkspaceSchema(Schema):
 
 
 class WorkspaceCreate(Schema):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=255), metadata={"example": "Acme Corporation"})
+    name = fields.String(
+        required=True, validate=validate.Length(min=1, max=255), metadata={"example": "Acme Corporation"}
+    )
     slug = fields.String(validate=[validate.Length(min=1, max=63), SLUG], metadata={"example": "acme-corp"})
     tier = fields.String(validate=validate.OneOf(TIERS), metadata={"example": "free"})
     settings = fields.Nested(SettingsSchema)

@@ -62,7 +62,9 @@ def _check_tier_allowed(principal: Principal | None, is_owner: bool) -> None:
     if is_owner and not billing_configured():
         return
     raise ApiError(
-        403, "access_denied", "Only a platform admin can set the tier while billing is configured.",
+        403,
+        "access_denied",
+        "Only a platform admin can set the tier while billing is configured.",
         required_scope="workspaces:write",
     )
 
@@ -88,9 +90,7 @@ def create_workspace(owner_id: str, data: dict, principal: Principal | None = No
         _check_tier_allowed(principal, is_owner=True)
     if data.get("slug") and db.session.scalar(sa.select(Workspace.id).where(Workspace.slug == data["slug"])):
         raise conflict("slug", "This slug is already taken.")
-    workspace = _insert_workspace(
-        data["name"], data.get("slug"), data.get("tier", "free"), data.get("settings") or {}
-    )
+    workspace = _insert_workspace(data["name"], data.get("slug"), data.get("tier", "free"), data.get("settings") or {})
     db.session.add(Membership(workspace_id=workspace.id, user_id=owner_id, role="owner"))
     db.session.flush()
     record_event(workspace.id, "workspace.created", _dump(workspace))
@@ -109,8 +109,10 @@ def create_personal_workspace(user) -> Workspace:
 
 
 def workspaces_of_user(user_id: str):
-    return sa.select(Workspace).join(Membership, Membership.workspace_id == Workspace.id).where(
-        Membership.user_id == user_id
+    return (
+        sa.select(Workspace)
+        .join(Membership, Membership.workspace_id == Workspace.id)
+        .where(Membership.user_id == user_id)
     )
 
 
@@ -202,8 +204,13 @@ def _owner_count(workspace_id: str) -> int:
 def _may_grant(principal: Principal, role: str, scope: str = "members:write") -> None:
     """Admins manage members up to admin; only owners make or touch owners."""
     if role == "owner" and principal.role != "owner":
-        raise ApiError(403, "access_denied", "Only an owner can grant, change or remove the owner role.",
-                       required_scope=scope, required_role="owner")
+        raise ApiError(
+            403,
+            "access_denied",
+            "Only an owner can grant, change or remove the owner role.",
+            required_scope=scope,
+            required_role="owner",
+        )
 
 
 def get_member(workspace_id: str, user_id: str) -> Membership:
@@ -229,8 +236,7 @@ def add_member(principal: Principal, workspace_id: str, data: dict) -> Membershi
 def update_member(principal: Principal, workspace_id: str, user_id: str, role: str) -> Membership:
     member = _member(workspace_id, user_id)
     if user_id == principal.user_id and core_auth.ROLE_RANK[role] > core_auth.ROLE_RANK[member.role]:
-        raise ApiError(403, "access_denied", "You cannot raise your own role.",
-                       required_scope="members:write")
+        raise ApiError(403, "access_denied", "You cannot raise your own role.", required_scope="members:write")
     if member.role == "owner" or role == "owner":
         _may_grant(principal, "owner")
     if member.role == "owner" and role != "owner" and _owner_count(workspace_id) <= 1:
@@ -248,8 +254,13 @@ def remove_member(principal: Principal, workspace_id: str, user_id: str) -> None
     member = _member(workspace_id, user_id)
     leaving = user_id == principal.user_id
     if not leaving and not role_at_least(principal.role, "admin"):
-        raise ApiError(403, "access_denied", "Insufficient permissions. Required scope: members:delete",
-                       required_scope="members:delete", required_role="admin")
+        raise ApiError(
+            403,
+            "access_denied",
+            "Insufficient permissions. Required scope: members:delete",
+            required_scope="members:delete",
+            required_role="admin",
+        )
     if member.role == "owner":
         if not leaving:
             _may_grant(principal, "owner", scope="members:delete")

@@ -26,8 +26,6 @@ ALLOWED_ORIGIN = "https://app.example.com"
 T0 = datetime(2026, 3, 2, 9, 0, 0, tzinfo=UTC)
 
 
-
-
 def signup(client, email="ana@example.com", password=PASSWORD, **extra):
     return client.post(SIGNUP, json={"email": email, "password": password, **extra})
 

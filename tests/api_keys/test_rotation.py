@@ -40,7 +40,6 @@ def works(client, secret) -> int:
     return client.get(KEYS, headers=factories.bearer(secret)).status_code
 
 
-
 def test_rotate_returns_a_new_key_with_a_new_id(client, owner):
     old = new_key(client, owner.headers, scopes=["read", "events:read"])
     at = start()

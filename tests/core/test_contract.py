@@ -223,7 +223,16 @@ def test_an_unexpected_exception_is_a_bare_500(app):
         {"Authorization": "Bearer ses_" + "a" * 40},
         {"Authorization": "Bearer something-else"},
     ],
-    ids=["missing", "basic", "empty-bearer", "blank-bearer", "no-scheme", "unknown-key", "unknown-session", "unknown-kind"],
+    ids=[
+        "missing",
+        "basic",
+        "empty-bearer",
+        "blank-bearer",
+        "no-scheme",
+        "unknown-key",
+        "unknown-session",
+        "unknown-kind",
+    ],
 )
 def test_401_bodies_are_identical_for_every_bad_credential(client, headers):
     reference = client.get(WORKSPACES)
@@ -284,8 +293,14 @@ def test_cors_exposes_request_id_and_rate_limit_headers(client, owner):
     assert response.headers["Access-Control-Allow-Origin"] == ALLOWED_ORIGIN
     exposed = {h.strip().lower() for h in response.headers["Access-Control-Expose-Headers"].split(",")}
     assert {
-        "x-request-id", "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset", "retry-after",
-        "x-total-count", "link", "idempotent-replayed",
+        "x-request-id",
+        "x-ratelimit-limit",
+        "x-ratelimit-remaining",
+        "x-ratelimit-reset",
+        "retry-after",
+        "x-total-count",
+        "link",
+        "idempotent-replayed",
     } <= exposed
 
 

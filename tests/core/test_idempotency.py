@@ -218,7 +218,9 @@ def test_a_5xx_response_is_not_stored_so_a_retry_runs_again(owner):
 # --- the key itself ------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("key", ["k" * 256, "", "tab\tin", "caf\u00e9"], ids=["256-chars", "empty", "control", "non-ascii"])
+@pytest.mark.parametrize(
+    "key", ["k" * 256, "", "tab\tin", "caf\u00e9"], ids=["256-chars", "empty", "control", "non-ascii"]
+)
 def test_an_invalid_key_is_400(client, owner, key):
     headers = {**owner.headers, "Idempotency-Key": key.encode("utf-8").decode("latin-1")}
     response = client.post(URL, headers=headers, json={"name": "Acme"})

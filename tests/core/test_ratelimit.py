@@ -163,7 +163,10 @@ def login(client, email: str, ip: str) -> str:
 
 
 def test_sessions_are_counted_per_user(client, owner):
-    first, second = login(client, "owner@example.com", "198.51.100.1"), login(client, "owner@example.com", "198.51.100.2")
+    first, second = (
+        login(client, "owner@example.com", "198.51.100.1"),
+        login(client, "owner@example.com", "198.51.100.2"),
+    )
     assert rl(client.get("/api/v1/auth/me", headers=factories.bearer(first)))[1] == 59
     assert rl(client.get("/api/v1/auth/me", headers=factories.bearer(second)))[1] == 58
     # the user's API key is another credential with its own counter
@@ -171,7 +174,10 @@ def test_sessions_are_counted_per_user(client, owner):
 
 
 def test_a_session_user_who_spent_the_window_is_refused_on_every_session(client, owner):
-    first, second = login(client, "owner@example.com", "198.51.100.1"), login(client, "owner@example.com", "198.51.100.1")
+    first, second = (
+        login(client, "owner@example.com", "198.51.100.1"),
+        login(client, "owner@example.com", "198.51.100.1"),
+    )
     spend("60/minute", f"session:{owner.user_id}", 59)
     assert client.get("/api/v1/auth/me", headers=factories.bearer(first)).status_code == 200
     assert_429(client.get("/api/v1/auth/me", headers=factories.bearer(second)), 60)
@@ -237,9 +243,7 @@ def test_the_redis_window_expires_within_a_minute(client, owner, app):
     """time_machine cannot move Redis' clock: the window's key carries a TTL of at most 60 s."""
     response = client.get(item_url(owner), headers=owner.headers)
     assert response.status_code == 200
-    key = limiter.storage.prefixed_key(
-        parse("60/minute").key_for("core", f"api_key:{key_id_of(owner.key)}", "global")
-    )
+    key = limiter.storage.prefixed_key(parse("60/minute").key_for("core", f"api_key:{key_id_of(owner.key)}", "global"))
     redis = app.extensions["core.jobs"].redis
     assert int(redis.get(key)) == 1
     assert 0 < redis.ttl(key) <= 60

@@ -106,9 +106,21 @@ def server(env: dict, log: Path):
     port = free_port()
     with log.open("w") as out:
         process = subprocess.Popen(
-            [str(BIN / "gunicorn"), "-w", "1", "--threads", "4", "--no-control-socket",
-             "-b", f"127.0.0.1:{port}", "wsgi:app"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+            [
+                str(BIN / "gunicorn"),
+                "-w",
+                "1",
+                "--threads",
+                "4",
+                "--no-control-socket",
+                "-b",
+                f"127.0.0.1:{port}",
+                "wsgi:app",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     try:
         wait_until_healthy(port, process, log)
@@ -143,8 +155,9 @@ def test_one_free_key_gets_60_requests_a_minute_across_two_processes(tmp_path):
         flask_cli(env, "users", "create", EMAIL, "--password", "password123")
         slug = flask_cli(env, "workspaces", "create", "Procs", "--owner", EMAIL).splitlines()[-1]
         # two keys: the second is for the one repeat a window change mid-burst would need
-        secrets = [flask_cli(env, "keys", "create", "--user", EMAIL, "--workspace", slug).splitlines()[-1]
-                   for _ in range(2)]
+        secrets = [
+            flask_cli(env, "keys", "create", "--user", EMAIL, "--workspace", slug).splitlines()[-1] for _ in range(2)
+        ]
         assert all(s.startswith("sk_live_") for s in secrets)
         redis = Redis.from_url(env["REDIS_URL"])
         stack.callback(redis.close)

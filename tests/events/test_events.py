@@ -18,7 +18,6 @@ EVENTS = "/api/v1/events"
 KEYS = "/api/v1/api-keys"
 
 
-
 def listed(client, headers, query: str = "") -> list[dict]:
     response = client.get(f"{EVENTS}?per_page=100{query}", headers=headers)
     assert response.status_code == 200, response.json

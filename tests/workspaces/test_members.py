@@ -12,8 +12,6 @@ ME = "/api/v1/auth/me"
 MEMBER_FIELDS = {"user_id", "workspace_id", "role", "user", "created_at", "updated_at"}
 
 
-
-
 def members(workspace_id: str) -> str:
     return f"/api/v1/workspaces/{workspace_id}/members"
 

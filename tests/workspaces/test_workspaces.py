@@ -13,9 +13,6 @@ WORKSPACE_FIELDS = {"id", "name", "slug", "tier", "settings", "created_at", "upd
 PAGE_META = {"current_page", "from", "last_page", "per_page", "to", "total"}
 
 
-
-
-
 def item(workspace_id: str) -> str:
     return f"{WORKSPACES}/{workspace_id}"
 
