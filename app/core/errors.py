@@ -106,9 +106,9 @@ def render(error: ApiError):
 def _from_webargs(exc: HTTPException) -> ApiError:
     """flask-smorest aborts with messages keyed by location; a bad query is 400, a bad body 422."""
     messages = getattr(exc, "data", {}).get("messages", {})
-    body_errors = {**messages.get("json", {})} if isinstance(messages.get("json"), dict) else None
-    if exc.code == 400 or body_errors is None:
-        detail = flatten_messages({k: v for k, v in messages.items()})
+    body_errors = messages.get("json")
+    if exc.code == 400 or not isinstance(body_errors, dict):
+        detail = flatten_messages(messages)
         return ApiError(400, "bad_request", "A query parameter or the body is malformed.", errors=detail)
     return validation_failed(flatten_messages(body_errors))
 
