@@ -45,6 +45,7 @@ test: install-dev
 lint: install-dev
 	$(BIN)/ruff check app workers tests bench gunicorn.conf.py wsgi.py
 	$(BIN)/ruff format --check app workers tests bench gunicorn.conf.py wsgi.py
+	$(BIN)/mypy
 
 ## bench: authenticated GET /api/v1/workspaces/{id} vs a bare route under gunicorn (PostgreSQL + Redis)
 bench: install

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from flask_migrate import Migrate
@@ -46,5 +47,10 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+
+if TYPE_CHECKING:  # db.Model is made at run time; type checkers see the declarative base
+    Model = Base
+else:
+    Model = db.Model
 migrate = Migrate()
 api = Api()

@@ -1,11 +1,13 @@
+from datetime import datetime
+
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..core.clock import utcnow
-from ..extensions import UtcDateTime, db
+from ..extensions import Model, UtcDateTime
 
 
-class User(db.Model):
+class User(Model):
     __tablename__ = "users"
 
     id: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
@@ -17,11 +19,11 @@ class User(db.Model):
     is_platform_admin: Mapped[bool] = mapped_column(sa.Boolean, nullable=False, default=False)
     # no foreign key (users come before workspaces); cleared by the workspace services
     default_workspace_id: Mapped[str | None] = mapped_column(sa.String(40))
-    created_at: Mapped[object] = mapped_column(UtcDateTime, nullable=False, default=utcnow)
-    updated_at: Mapped[object] = mapped_column(UtcDateTime, nullable=False, default=utcnow, onupdate=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, default=utcnow, onupdate=utcnow)
 
 
-class Session(db.Model):
+class Session(Model):
     """A login. Only the token's hash is stored; revoked_at ends it before expires_at."""
 
     __tablename__ = "sessions"
@@ -31,6 +33,6 @@ class Session(db.Model):
         sa.String(40), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
     )
     token_hash: Mapped[str] = mapped_column(sa.String(64), nullable=False, unique=True)
-    created_at: Mapped[object] = mapped_column(UtcDateTime, nullable=False, default=utcnow)
-    expires_at: Mapped[object] = mapped_column(UtcDateTime, nullable=False)
-    revoked_at: Mapped[object | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

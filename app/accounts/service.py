@@ -122,7 +122,7 @@ def purge_expired_sessions() -> int:
         sa.delete(Session).where(sa.or_(Session.expires_at < cutoff, Session.revoked_at < cutoff))
     )
     db.session.commit()
-    return result.rowcount
+    return result.rowcount  # type: ignore[attr-defined]  # a CursorResult for a DELETE
 
 
 def clear_default_workspace(workspace_id: str, user_id: str | None = None) -> None:

@@ -1,11 +1,13 @@
+from datetime import datetime
+
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..core.clock import utcnow
-from ..extensions import UtcDateTime, db
+from ..extensions import Model, UtcDateTime
 
 
-class ApiKey(db.Model):
+class ApiKey(Model):
     """Only the key's SHA-256 is stored; `prefix` (first 12 characters) identifies it to people."""
 
     __tablename__ = "api_keys"
@@ -21,12 +23,12 @@ class ApiKey(db.Model):
     key_hash: Mapped[str] = mapped_column(sa.String(64), nullable=False, unique=True)
     scopes: Mapped[list] = mapped_column(sa.JSON, nullable=False)
     rate_limit_tier: Mapped[str | None] = mapped_column(sa.String(20))
-    last_used_at: Mapped[object | None] = mapped_column(UtcDateTime)
-    expires_at: Mapped[object | None] = mapped_column(UtcDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     # set on the old key when it is rotated: it works until then
-    grace_period_ends_at: Mapped[object | None] = mapped_column(UtcDateTime)
+    grace_period_ends_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     rotated_to_id: Mapped[str | None] = mapped_column(sa.String(40))
-    revoked_at: Mapped[object | None] = mapped_column(UtcDateTime)
-    created_at: Mapped[object] = mapped_column(UtcDateTime, nullable=False, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, default=utcnow)
 
     user = relationship("User", lazy="select")

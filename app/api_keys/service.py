@@ -14,7 +14,7 @@ from ..core.crypto import token_hash
 from ..core.errors import ApiError, not_found, validation_failed
 from ..core.events import record_event
 from ..core.ids import new_id, random_base62
-from ..core.ratelimit import TIER_ORDER, lower_tier
+from ..core.ratelimit import TIER_ORDER, principal_tier
 from ..extensions import db
 from .models import ApiKey
 from .schemas import ApiKeySchema
@@ -47,10 +47,6 @@ def get_key(principal: Principal, key_id: str) -> ApiKey:
     return key
 
 
-def _holder_tier(principal: Principal) -> str:
-    return lower_tier(principal.membership.tier, principal.key_tier) or "free"
-
-
 def _check_grant(principal: Principal, scopes: list[str], tier: str | None) -> None:
     """Nobody hands out more than they hold: scopes and rate-limit tier (API.md §3)."""
     beyond = [s for s in scopes if not covers(principal.scopes, s)]
@@ -61,7 +57,7 @@ def _check_grant(principal: Principal, scopes: list[str], tier: str | None) -> N
             f"A key cannot grant scopes it does not hold: {', '.join(beyond)}.",
             required_scope=beyond[0],
         )
-    if tier is not None and TIER_ORDER.index(tier) > TIER_ORDER.index(_holder_tier(principal)):
+    if tier is not None and TIER_ORDER.index(tier) > TIER_ORDER.index(principal_tier(principal)):
         raise ApiError(
             403, "access_denied", "A key cannot grant a rate-limit tier above its own.", required_scope="api-keys:write"
         )
@@ -93,7 +89,10 @@ def create_key(principal: Principal, data: dict) -> tuple[ApiKey, str]:
     _check_grant(principal, scopes, tier)
     if data.get("expires_at") is not None and data["expires_at"] <= utcnow():
         raise validation_failed({"expires_at": ["Must be in the future."]})
-    key, secret = _insert(principal.workspace_id, principal.user_id, data["name"], scopes, tier, data.get("expires_at"))
+    workspace_id = principal.workspace_id
+    if workspace_id is None:  # authorize() made sure there is one; this tells the type checker
+        raise not_found("Workspace not found.")
+    key, secret = _insert(workspace_id, principal.user_id, data["name"], scopes, tier, data.get("expires_at"))
     db.session.flush()
     record_event(key.workspace_id, "api_key.created", _dump(key))
     db.session.commit()

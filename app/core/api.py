@@ -9,7 +9,7 @@ import flask_smorest
 from . import auth as core_auth
 from .schemas import ErrorSchema
 
-SECURITY = [{"bearerAuth": []}, {"cookieAuth": []}]
+SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"cookieAuth": []}]
 
 
 class Api(flask_smorest.Api):

@@ -114,7 +114,7 @@ def _from_webargs(exc: HTTPException) -> ApiError:
 
 
 def _from_http(exc: HTTPException) -> ApiError:
-    if getattr(exc, "data", None) and "messages" in exc.data:
+    if "messages" in (getattr(exc, "data", None) or {}):
         return _from_webargs(exc)
     code = HTTP_CODES.get(exc.code or 500, "server_error")
     error = ApiError(exc.code or 500, code)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..extensions import UtcDateTime, db
+from ..extensions import Model, UtcDateTime, db
 from .clock import utcnow
 from .ids import new_id
 
 
-class Event(db.Model):
+class Event(Model):
     __tablename__ = "events"
     __table_args__ = (sa.Index("ix_events_workspace_created", "workspace_id", "created_at"),)
 
@@ -20,7 +22,7 @@ class Event(db.Model):
     )
     type: Mapped[str] = mapped_column(sa.String(100), nullable=False)
     data: Mapped[dict] = mapped_column(sa.JSON, nullable=False)
-    created_at: Mapped[object] = mapped_column(UtcDateTime, nullable=False, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, default=utcnow)
 
     @property
     def timestamp(self):

@@ -50,7 +50,7 @@ class Jobs:
         if self.redis is not None:
             self.queue(queue).enqueue(func, *args, job_timeout=job_timeout, ttl=ttl, failure_ttl=failure_ttl)
             return
-        app = current_app._get_current_object()
+        app = current_app._get_current_object()  # type: ignore[attr-defined]  # the proxied app
         if app.config.get("JOBS_SYNC"):
             _run(app, func, args)
             return

@@ -27,7 +27,7 @@ class ListQuery(QuerySchema):
         metadata={"description": "1–100; larger values are clamped to 100.", "example": 25},
     )
     sort = mf.String(metadata={"description": "e.g. `-created_at,name`", "example": "-created_at"})
-    fields = mf.String(metadata={"description": "Only these fields (and `id`)", "example": "id,name"})
+    fields = mf.String(metadata={"description": "Only these fields (and `id`)", "example": "id,name"})  # type: ignore[assignment]
     include = mf.String(metadata={"description": "Relations to embed"})
     status = mf.String()
     search = mf.String(metadata={"description": "Text search"})
@@ -68,7 +68,7 @@ def _apply_filters(stmt, spec: ListSpec, args: dict):
             col = getattr(model, column)
             stmt = stmt.where(col >= args[name] if op == ">=" else col < args[name])
     if args.get("status") is not None and "status" in spec.filterable:
-        stmt = stmt.where(model.status == args["status"])
+        stmt = stmt.where(getattr(model, "status") == args["status"])  # noqa: B009 - any model with status
     if args.get("search") and spec.searchable:
         pattern = "%" + args["search"].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         stmt = stmt.where(sa.or_(*(getattr(model, c).ilike(pattern, escape="\\") for c in spec.searchable)))

@@ -46,11 +46,15 @@ def request_identity() -> str:
     return f"{principal.kind}:{principal.credential_id if principal.kind == 'api_key' else principal.user_id}"
 
 
-def request_tier() -> str:
-    principal = g.get("principal")
+def principal_tier(principal) -> str:
+    """The workspace's tier, or the credential's own `rate_limit_tier` where that is lower."""
     if principal is None or principal.membership is None:
         return "free"
     return lower_tier(principal.membership.tier, principal.key_tier) or "free"
+
+
+def request_tier() -> str:
+    return principal_tier(g.get("principal"))
 
 
 # tier → what is counted: the tier's number plus its burst allowance, per minute
@@ -65,7 +69,7 @@ def exempt(view):
 
 def _exempt() -> bool:
     # CORS preflights carry no credentials; counting them would spend a browser's IP budget
-    view = current_app.view_functions.get(request.endpoint)
+    view = current_app.view_functions.get(request.endpoint or "")
     return (
         request.method == "OPTIONS"
         or getattr(view, "rate_limit_exempt", False)

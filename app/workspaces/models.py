@@ -1,11 +1,13 @@
+from datetime import datetime
+
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..core.clock import utcnow
-from ..extensions import UtcDateTime, db
+from ..extensions import Model, UtcDateTime
 
 
-class Workspace(db.Model):
+class Workspace(Model):
     __tablename__ = "workspaces"
 
     id: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
@@ -13,11 +15,11 @@ class Workspace(db.Model):
     slug: Mapped[str] = mapped_column(sa.String(63), nullable=False, unique=True)
     tier: Mapped[str] = mapped_column(sa.String(20), nullable=False, default="free")
     settings: Mapped[dict] = mapped_column(sa.JSON, nullable=False, default=dict)
-    created_at: Mapped[object] = mapped_column(UtcDateTime, nullable=False, default=utcnow)
-    updated_at: Mapped[object] = mapped_column(UtcDateTime, nullable=False, default=utcnow, onupdate=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, default=utcnow, onupdate=utcnow)
 
 
-class Membership(db.Model):
+class Membership(Model):
     __tablename__ = "memberships"
 
     workspace_id: Mapped[str] = mapped_column(
@@ -27,8 +29,8 @@ class Membership(db.Model):
         sa.String(40), sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     role: Mapped[str] = mapped_column(sa.String(20), nullable=False)
-    created_at: Mapped[object] = mapped_column(UtcDateTime, nullable=False, default=utcnow)
-    updated_at: Mapped[object] = mapped_column(UtcDateTime, nullable=False, default=utcnow, onupdate=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, default=utcnow, onupdate=utcnow)
 
     user = relationship("User", lazy="joined")
 

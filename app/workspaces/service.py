@@ -196,8 +196,11 @@ def _member(workspace_id: str, user_id: str) -> Membership:
 
 
 def _owner_count(workspace_id: str) -> int:
-    return db.session.scalar(
-        sa.select(sa.func.count()).where(Membership.workspace_id == workspace_id, Membership.role == "owner")
+    return (
+        db.session.scalar(
+            sa.select(sa.func.count()).where(Membership.workspace_id == workspace_id, Membership.role == "owner")
+        )
+        or 0
     )
 
 
