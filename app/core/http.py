@@ -34,15 +34,17 @@ def check_body() -> None:
     if "\x00" in request.path or "\x00" in request.headers.get("X-Workspace-ID", ""):
         raise not_found()  # no id holds a NUL character (and PostgreSQL text cannot store one)
     limit = current_app.config["MAX_BODY_BYTES"]
-    if request.content_length is not None and request.content_length > limit:
+    chunked = request.headers.get("Transfer-Encoding", "").lower() == "chunked"
+    # without Content-Length, werkzeug stops reading a chunked body at MAX_CONTENT_LENGTH (limit + 1)
+    # without an error: measure what it read
+    size = request.content_length
+    if size is None and chunked:
+        size = len(request.get_data(cache=True))
+    if size is not None and size > limit:
         raise ApiError(413, "payload_too_large", f"The request body is larger than {limit} bytes.")
-    if request.content_length is None and request.headers.get("Transfer-Encoding", "").lower() == "chunked":
-        # werkzeug stops reading a chunked body at MAX_CONTENT_LENGTH (limit + 1) without an error
-        if len(request.get_data(cache=True)) > limit:
-            raise ApiError(413, "payload_too_large", f"The request body is larger than {limit} bytes.")
     if request.method not in UNSAFE_METHODS or request.endpoint in current_app.config.get("NON_JSON_ENDPOINTS", ()):
         return
-    has_body = bool(request.content_length) or request.headers.get("Transfer-Encoding", "").lower() == "chunked"
+    has_body = bool(request.content_length) or chunked
     if has_body and not request.is_json:
         raise ApiError(415, "unsupported_media_type")
 

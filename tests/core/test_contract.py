@@ -123,26 +123,25 @@ def test_the_size_check_comes_before_authentication(client, body_limit):
     assert_error(response, 413, "payload_too_large")
 
 
+def post_chunked(client, headers, body: bytes):
+    """No Content-Length (the test client needs wsgi.input_terminated to pass the stream on)."""
+    return client.post(
+        WORKSPACES,
+        headers={**headers, "Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+        input_stream=io.BytesIO(body),
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+
+
 def test_a_chunked_body_over_the_limit_is_413(client, owner, body_limit):
     """No Content-Length: the limit must still hold (gunicorn passes chunked bodies through)."""
     body_limit(100)
-    response = client.post(
-        WORKSPACES,
-        headers={**owner.headers, "Content-Type": "application/json", "Transfer-Encoding": "chunked"},
-        input_stream=io.BytesIO(json_of_size(300)),
-        environ_overrides={"wsgi.input_terminated": True},
-    )
-    assert_error(response, 413, "payload_too_large")
+    assert_error(post_chunked(client, owner.headers, json_of_size(300)), 413, "payload_too_large")
 
 
 def test_a_chunked_body_within_the_limit_is_accepted(client, owner, body_limit):
     body_limit(100)
-    response = client.post(
-        WORKSPACES,
-        headers={**owner.headers, "Content-Type": "application/json", "Transfer-Encoding": "chunked"},
-        input_stream=io.BytesIO(json_of_size(100)),
-        environ_overrides={"wsgi.input_terminated": True},
-    )
+    response = post_chunked(client, owner.headers, json_of_size(100))
     assert response.status_code == 201, response.get_json()
 
 
