@@ -46,6 +46,12 @@ def post_fork(server, worker):
     with flask_app.app_context():
         for engine in db.engines.values():
             engine.dispose(close=False)
+    if not flask_app.config["REDIS_URL"]:
+        # The embedded default has no worker process: each web process runs the periodic jobs.
+        from app.core.jobs import jobs
+        from workers.schedule import PERIODIC
+
+        jobs.run_periodically(flask_app, PERIODIC)
 
 
 def _escape(value):

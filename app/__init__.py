@@ -11,6 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from . import config as app_config
 from .core import auth as core_auth
 from .core import errors, http, idempotency, ratelimit
+from .core import events as core_events
 from .core.credentials_cache import CredentialsCache
 from .core.jobs import jobs
 from .core.logging import configure as configure_logging
@@ -75,6 +76,9 @@ def _register_domains(app: Flask) -> None:
     from .events import routes as events_routes
     from .system import cli as system_cli
     from .system import routes as system_routes
+    from .webhooks import cli as webhooks_cli
+    from .webhooks import routes as webhooks_routes
+    from .webhooks import service as webhooks_service
     from .workspaces import cli as workspaces_cli
     from .workspaces import routes as workspaces_routes
     from .workspaces import service as workspaces_service
@@ -82,6 +86,9 @@ def _register_domains(app: Flask) -> None:
     core_auth.register_token_loader(app, accounts_service.SESSION_TOKEN_PREFIX, accounts_service.load_session_principal)
     core_auth.register_token_loader(app, api_keys_service.KEY_PREFIX, api_keys_service.load_key_principal)
     core_auth.register_membership_loader(app, workspaces_service.load_membership)
+    core_events.init_app(app, on_committed=webhooks_service.dispatch_committed)
+    for service in (workspaces_service, api_keys_service, webhooks_service):
+        core_events.register_event_types(app, service.EVENT_TYPES)
 
     for blueprint in (
         system_routes.blp,
@@ -89,8 +96,15 @@ def _register_domains(app: Flask) -> None:
         workspaces_routes.blp,
         api_keys_routes.blp,
         events_routes.blp,
+        webhooks_routes.blp,
     ):
         api.register_blueprint(blueprint)
     app.register_blueprint(system_routes.assets)
-    for group in (accounts_cli.users, workspaces_cli.workspaces, api_keys_cli.keys, system_cli.demo):
+    for group in (
+        accounts_cli.users,
+        workspaces_cli.workspaces,
+        api_keys_cli.keys,
+        system_cli.demo,
+        webhooks_cli.webhooks,
+    ):
         app.cli.add_command(group)

@@ -15,6 +15,17 @@ def _env_list(name: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
 
 
+def _env_seconds(name: str, default: str) -> list[int]:
+    raw = os.environ.get(name) or default
+    try:
+        values = [int(item) for item in raw.split(",") if item.strip()]
+    except ValueError:
+        values = []
+    if not values or min(values) < 0:
+        raise ValueError(f"{name} must be comma-separated whole seconds (e.g. {default}), got {raw!r}")
+    return values
+
+
 def _instance_secret(instance: Path, filename: str, make) -> str:
     """A secret generated once into instance/ so restarts keep sessions and encrypted data."""
     path = instance / filename
@@ -55,6 +66,10 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         "UPGRADE_URL": env.get("UPGRADE_URL") or None,
         "TRUSTED_PROXY_COUNT": int(env.get("TRUSTED_PROXY_COUNT", 0)),
         "STRIPE_SECRET_KEY": env.get("STRIPE_SECRET_KEY") or None,
+        # webhooks: seconds before each automatic attempt; manual retries count toward the maximum
+        "WEBHOOK_RETRY_SCHEDULE": _env_seconds("WEBHOOK_RETRY_SCHEDULE", "0,5,300,1800,7200,18000,36000,36000"),
+        "WEBHOOK_MAX_ATTEMPTS": int(env.get("WEBHOOK_MAX_ATTEMPTS", 20)),
+        "WEBHOOK_DISABLE_AFTER": int(env.get("WEBHOOK_DISABLE_AFTER", 50)),
         "SESSION_DAYS": 30,
         "SESSION_COOKIE_NAME": "core_session",
         "LOGIN_ATTEMPTS_PER_MINUTE": 5,

@@ -20,7 +20,7 @@ from rq.job import Job
 
 from app.accounts.models import Session
 from app.accounts.service import purge_expired_sessions
-from app.core.jobs import QUEUES, jobs
+from app.core.jobs import QUEUES, Periodic, jobs
 from app.extensions import db
 from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL, requires_redis
 from tests.factories import PASSWORD
@@ -89,27 +89,30 @@ def test_purge_job_runs_on_an_rq_worker(owner, expired_and_live):
 
 
 @requires_redis
-def test_the_schedule_enqueues_the_session_purge_daily():
+def test_the_schedule_enqueues_the_webhook_dispatcher_and_the_daily_session_purge():
     cron = Cron(jobs.redis, name="worker-a")
-    [registered] = cron.scheduler.get_jobs()
-    assert (registered.name, registered.queue_name, registered.interval) == ("purge_expired_sessions", "default", DAY)
+    registered = {(j.name, j.queue_name, j.interval) for j in cron.scheduler.get_jobs()}
+    assert registered == {("purge_expired_sessions", "default", DAY), ("dispatch_pending", "webhooks", 10)}
     with time_machine.travel(T0, tick=False):
-        assert [job.name for job in cron.tick()] == ["purge_expired_sessions"]
+        assert sorted(job.name for job in cron.tick()) == ["dispatch_pending", "purge_expired_sessions"]
         assert cron.tick() == []
+    with time_machine.travel(T0 + timedelta(seconds=11), tick=False):
+        assert [job.name for job in cron.tick()] == ["dispatch_pending"]
     with time_machine.travel(T0 + timedelta(days=1, seconds=1), tick=False):
-        assert [job.name for job in cron.tick()] == ["purge_expired_sessions"]
+        assert sorted(job.name for job in cron.tick()) == ["dispatch_pending", "purge_expired_sessions"]
     assert [job.func_name for job in jobs.queue().get_jobs()] == ["app.accounts.service.purge_expired_sessions"] * 2
+    assert {job.func_name for job in jobs.queue("webhooks").get_jobs()} == {"app.webhooks.tasks.dispatch_pending"}
 
 
 @requires_redis
 def test_only_the_lease_holder_enqueues_periodic_jobs():
     first, second = Cron(jobs.redis, name="worker-a"), Cron(jobs.redis, name="worker-b")
-    assert len(first.tick()) == 1
+    assert len(first.tick()) == 2
     assert second.tick() == []
     assert jobs.redis.get(CRON_LEASE_KEY) == b"worker-a"
     first.release_lease()
-    assert len(second.tick()) == 1
-    assert jobs.queue().count == 2
+    assert len(second.tick()) == 2
+    assert jobs.queue().count == jobs.queue("webhooks").count == 2
 
 
 @requires_redis
@@ -194,3 +197,11 @@ def test_a_failing_in_process_job_is_logged_and_the_next_one_runs(in_threads, ca
     assert [r.getMessage() for r in caplog.records] == ["job failed"]
     assert caplog.records[0].job == "fail"
     assert len(seen) == 1
+
+
+def test_without_redis_a_thread_of_the_web_process_runs_the_periodic_jobs(app):
+    """gunicorn's post_fork starts it on the embedded default (no worker process there)."""
+    ran = threading.Event()
+    thread = jobs.run_periodically(app, (Periodic(ran.set, interval=3600),))
+    assert ran.wait(10), "the periodic job did not run"
+    assert thread.daemon and thread.name == "periodic-jobs"

@@ -1,5 +1,6 @@
 """Periodic jobs. The worker process (`python -m workers`) registers them on RQ's CronScheduler,
-which enqueues each one on its queue when due; a worker then runs it like any other job.
+which enqueues each one on its queue when due; a worker then runs it like any other job. On the
+embedded default (no Redis) a thread of the web process runs them (`jobs.run_periodically`).
 
 Interval jobs are enqueued when the scheduler starts and then every `interval` seconds, so a
 restarted worker catches up at once. Every periodic job must be safe to run twice.
@@ -10,11 +11,20 @@ from __future__ import annotations
 from rq.cron import CronScheduler
 
 from app.accounts.service import purge_expired_sessions
+from app.core.jobs import Periodic
+from app.webhooks.tasks import dispatch_pending
 
 HOUR = 3600
 DAY = 24 * HOUR
 
+PERIODIC = (
+    Periodic(purge_expired_sessions, interval=DAY, queue="default", job_timeout=10 * 60),
+    # the outbox and the sweeper: undispatched events, due retries, expired attempt leases
+    Periodic(dispatch_pending, interval=10, queue="webhooks", job_timeout=5 * 60),
+)
+
 
 def register(cron: CronScheduler) -> CronScheduler:
-    cron.register(purge_expired_sessions, "default", interval=DAY, job_timeout=10 * 60, name="purge_expired_sessions")
+    for job in PERIODIC:
+        cron.register(job.func, job.queue, interval=job.interval, job_timeout=job.job_timeout, name=job.func.__name__)
     return cron

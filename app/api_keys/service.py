@@ -22,6 +22,7 @@ from .schemas import ApiKeySchema
 KEY_PREFIX = "sk_live_"
 DEFAULT_SCOPES = ["read", "write"]
 LAST_USED_EVERY = timedelta(minutes=1)
+EVENT_TYPES = ("api_key.created", "api_key.rotated", "api_key.revoked")
 
 
 def _new_secret() -> str:

@@ -23,6 +23,9 @@ from .schemas import MemberSchema, WorkspaceSchema
 SLUG_MAX = 63
 
 
+EVENT_TYPES = ("workspace.created", "workspace.updated", "member.added", "member.updated", "member.removed")
+
+
 def slugify(name: str) -> str:
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:SLUG_MAX].strip("-")
     return slug or "workspace"

@@ -10,72 +10,22 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-import sqlalchemy as sa
 from cryptography.fernet import Fernet
 from redis import Redis
 
-from ..conftest import TEST_DATABASE_URL, TEST_REDIS_URL, requires_postgres, requires_redis
+from ..conftest import requires_postgres, requires_redis
+from ..processes import BIN, ROOT, flask_cli, free_port, scratch_database, servers_redis_url
 
 pytestmark = [requires_postgres, requires_redis]
-
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 EMAIL = "procs@example.com"
-
-
-def _with_path(url: str, path: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
-
-
-def servers_redis_url() -> str:
-    """The suite's Redis server, another database number (the suite flushes its own per test)."""
-    db = int(urlsplit(TEST_REDIS_URL).path.lstrip("/") or 0)
-    return _with_path(TEST_REDIS_URL, f"/{(db + 15) % 16}")
-
-
-@contextmanager
-def scratch_database():
-    """A fresh PostgreSQL database for this test alone; dropped at the end."""
-    name = f"core_test_procs_{os.getpid()}"
-    admin = sa.create_engine(
-        _with_path(TEST_DATABASE_URL, "/postgres").replace("postgresql://", "postgresql+psycopg://", 1),
-        isolation_level="AUTOCOMMIT",
-    )
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield _with_path(TEST_DATABASE_URL, f"/{name}")
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
-
-
-def flask_cli(env: dict, *args: str) -> str:
-    done = subprocess.run(
-        [str(BIN / "flask"), "--app", "wsgi", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 0, f"flask {' '.join(args)}: {done.stderr}"
-    return done.stdout.strip()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def request(port: int, path: str, headers: dict | None = None) -> tuple[int, dict, dict]:
