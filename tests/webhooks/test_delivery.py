@@ -9,13 +9,16 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 import time_machine
+from cryptography.fernet import Fernet
 
 from app.core.events import Event
+from app.core.jobs import jobs
 from app.extensions import db
 from app.webhooks.models import WebhookDelivery, WebhookEndpoint
 from app.webhooks.tasks import deliver, dispatch_pending
 from tests.assertions import ISO_Z
 from tests.assertions import error as assert_error
+from tests.conftest import requires_redis
 
 from . import HOOKS, run_due_work, run_jobs
 
@@ -412,3 +415,32 @@ def test_endpoint_deleted_with_deliveries_pending(client, owner, receiver, clock
     run_due_work()
     assert len(receiver.received) == 1
     assert db.session.get(WebhookEndpoint, endpoint["id"]) is None
+
+
+@requires_redis
+def test_a_redis_restart_loses_no_delivery(client, owner, receiver, clock):
+    """Queued fan-out and retry jobs vanish with Redis' memory; the database still has the work."""
+    receiver.statuses = [500, 200]
+    endpoint = subscribe(client, owner, receiver)
+    make_key(client, owner, "retried")  # attempt 1 failed: a retry job waits in RQ's scheduler
+    response = client.post(KEYS, json={"name": "queued"}, headers=owner.headers)
+    assert response.status_code == 201  # its fan-out job is on the queue
+    jobs.redis.flushdb()  # the restart: nothing queued or scheduled survives
+    clock.shift(31)
+    run_due_work()  # the dispatcher fans out the event whose job was lost
+    assert [d["status"] for d in deliveries(client, owner, endpoint["id"], "&sort=created_at")] == [
+        "retrying",
+        "success",
+    ]
+    clock.shift(timedelta(minutes=5))
+    run_due_work()  # the sweeper: the retry's job was lost, its queue lease has run out
+    assert [d["status"] for d in deliveries(client, owner, endpoint["id"])] == ["success", "success"]
+    assert len(receiver.received) == 3  # the failed attempt, then each event once
+
+
+def test_secrets_survive_an_encryption_key_rotation(client, owner, receiver, app, monkeypatch):
+    endpoint = subscribe(client, owner, receiver)
+    new_key = Fernet.generate_key().decode()
+    monkeypatch.setitem(app.config, "ENCRYPTION_KEYS", f"{new_key},{app.config['ENCRYPTION_KEYS']}")
+    make_key(client, owner)
+    receiver.received[-1].verified_by(endpoint["secret"])
