@@ -73,6 +73,9 @@ def _register_domains(app: Flask) -> None:
     from .api_keys import cli as api_keys_cli
     from .api_keys import routes as api_keys_routes
     from .api_keys import service as api_keys_service
+    from .entities import catalog as entities_catalog
+    from .entities import registry as entities_registry
+    from .entities import routes as entities_routes
     from .events import routes as events_routes
     from .system import cli as system_cli
     from .system import routes as system_routes
@@ -89,7 +92,9 @@ def _register_domains(app: Flask) -> None:
     core_events.init_app(app, on_committed=webhooks_service.dispatch_committed)
     for service in (workspaces_service, api_keys_service, webhooks_service):
         core_events.register_event_types(app, service.EVENT_TYPES)
+    core_events.register_event_types(app, [*entities_registry.event_types(), *entities_catalog.EVENT_TYPES])
 
+    app.url_map.converters["entity"] = entities_catalog.EntityNameConverter
     for blueprint in (
         system_routes.blp,
         accounts_routes.blp,
@@ -97,6 +102,7 @@ def _register_domains(app: Flask) -> None:
         api_keys_routes.blp,
         events_routes.blp,
         webhooks_routes.blp,
+        entities_routes.blp,
     ):
         api.register_blueprint(blueprint)
     app.register_blueprint(system_routes.assets)

@@ -135,3 +135,11 @@ def clear_default_workspace(workspace_id: str, user_id: str | None = None) -> No
 
 def new_password() -> str:
     return secrets.token_urlsafe(18)
+
+
+def user_summaries(user_ids: set[str]) -> dict[str, dict]:
+    """{user id: {id, name, email}}: how other resources embed a user."""
+    if not user_ids:
+        return {}
+    users = db.session.scalars(sa.select(User).where(User.id.in_(user_ids)))
+    return {u.id: {"id": u.id, "name": u.name, "email": u.email} for u in users}

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlencode
 
 import sqlalchemy as sa
@@ -49,6 +51,19 @@ class ListSpec:
     includes: dict[str, str] = field(default_factory=dict)  # name → relationship attribute
     default_sort: str = "-created_at"
     tiebreak: str = "id"  # a unique column: makes the order total
+    # name → SQL expression, for what is not a column of the model (a field of a JSON document)
+    columns: dict[str, Any] = field(default_factory=dict)
+    # rows → the items to dump, given the relations asked for; set when includes are not ORM
+    # relationships (then `includes` only names them)
+    prepare: Callable[[list, set[str]], list] | None = None
+
+    def column(self, name: str):
+        return self.columns[name] if name in self.columns else getattr(self.model, name)
+
+
+def like_escape(text: str) -> str:
+    """`text` as a literal inside a LIKE pattern (escape character: backslash)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _bad(code: str, message: str) -> ApiError:
@@ -68,10 +83,10 @@ def _apply_filters(stmt, spec: ListSpec, args: dict):
             col = getattr(model, column)
             stmt = stmt.where(col >= args[name] if op == ">=" else col < args[name])
     if args.get("status") is not None and "status" in spec.filterable:
-        stmt = stmt.where(getattr(model, "status") == args["status"])  # noqa: B009 - any model with status
+        stmt = stmt.where(spec.column("status") == args["status"])
     if args.get("search") and spec.searchable:
-        pattern = "%" + args["search"].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        stmt = stmt.where(sa.or_(*(getattr(model, c).ilike(pattern, escape="\\") for c in spec.searchable)))
+        pattern = "%" + like_escape(args["search"]) + "%"
+        stmt = stmt.where(sa.or_(*(spec.column(c).ilike(pattern, escape="\\") for c in spec.searchable)))
     return stmt
 
 
@@ -83,7 +98,7 @@ def _apply_sort(stmt, spec: ListSpec, sort: str | None):
         name = name.lstrip("-")
         if name not in spec.sortable:
             raise _bad("invalid_sort", f"Cannot sort by '{name}'. Sortable: {', '.join(spec.sortable)}.")
-        column = getattr(spec.model, name)
+        column = spec.column(name)
         order.append(column.desc() if descending else column.asc())
     # ties broken by id: the order is total, so paging never repeats or skips a row
     return stmt.order_by(*order, getattr(spec.model, spec.tiebreak).asc())
@@ -106,9 +121,10 @@ def _includes(stmt, spec: ListSpec, args: dict):
     if unknown:
         raise _bad("bad_request", f"Unknown relation(s) in 'include': {', '.join(unknown)}.")
     g.list_drop = set(spec.includes) - wanted
-    for name in wanted:
-        stmt = stmt.options(sa.orm.selectinload(getattr(spec.model, spec.includes[name])))
-    return stmt
+    if spec.prepare is None:
+        for name in wanted:
+            stmt = stmt.options(sa.orm.selectinload(getattr(spec.model, spec.includes[name])))
+    return stmt, wanted
 
 
 def _page_url(page: int) -> str:
@@ -121,12 +137,14 @@ def paginate(stmt, spec: ListSpec, args: dict) -> dict:
     """Run `stmt` (already scoped to the tenant) as one page; sets X-Total-Count and Link."""
     stmt = _apply_filters(stmt, spec, args)
     _select_fields(spec, args)
-    stmt = _includes(stmt, spec, args)
+    stmt, wanted = _includes(stmt, spec, args)
     page, per_page = args["page"], min(args["per_page"], MAX_PER_PAGE)
     total = db.session.scalar(sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery()))
     items = db.session.scalars(
         _apply_sort(stmt, spec, args.get("sort")).limit(per_page).offset((page - 1) * per_page)
     ).all()
+    if spec.prepare is not None:
+        items = spec.prepare(list(items), wanted)
     last_page = max(1, math.ceil(total / per_page))
     first_index = (page - 1) * per_page + 1
     links = {

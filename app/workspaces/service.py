@@ -288,3 +288,13 @@ def load_membership(user_id: str, workspace_id: str) -> core_auth.Membership | N
         .where(Membership.user_id == user_id, Membership.workspace_id == workspace_id)
     ).first()
     return core_auth.Membership(workspace_id, row.role, row.tier) if row else None
+
+
+def member_summaries(workspace_id: str, user_ids: set[str]) -> dict[str, dict]:
+    """{user id: {id, name, email}} for those of `user_ids` who are members of the workspace."""
+    if not user_ids:
+        return {}
+    members = db.session.scalars(
+        sa.select(Membership.user_id).where(Membership.workspace_id == workspace_id, Membership.user_id.in_(user_ids))
+    )
+    return accounts.user_summaries(set(members))

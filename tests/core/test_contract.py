@@ -52,7 +52,7 @@ def test_a_sane_caller_request_id_is_echoed(client, owner):
 
 
 def test_the_echoed_request_id_is_also_in_error_bodies(client):
-    response = client.get("/api/v1/nope", headers={"X-Request-ID": "abc-123"})
+    response = client.get("/api/v1/no-such-thing", headers={"X-Request-ID": "abc-123"})
     body = assert_error(response, 404, "not_found")
     assert body["request_id"] == "abc-123"
 
@@ -74,9 +74,15 @@ def test_two_requests_get_different_request_ids(client):
 # --- Flask's own errors in the contract's envelope --------------------------------------------
 
 
-@pytest.mark.parametrize("url", ["/api/v1/nope", "/nowhere", "/api/v1/workspaces/ws_x/nothing/here"])
+@pytest.mark.parametrize("url", ["/api/v1/no-such-thing", "/nowhere", "/api/v1/workspaces/ws_x/nothing/here"])
 def test_unknown_url_is_a_json_404(client, url):
     assert_error(client.get(url), 404, "not_found")
+
+
+def test_a_path_that_could_name_a_custom_entity_needs_credentials_first(client, owner):
+    """`/api/v1/{name}` may be a workspace's custom entity: who asks decides whether it exists."""
+    assert_error(client.get("/api/v1/nope"), 401, "unauthorized")
+    assert_error(client.get("/api/v1/nope", headers=owner.headers), 404, "entity_not_found")
 
 
 def test_wrong_method_is_405_and_keeps_the_allow_header(client, owner):
