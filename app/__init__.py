@@ -93,6 +93,7 @@ def _register_domains(app: Flask) -> None:
     for service in (workspaces_service, api_keys_service, webhooks_service):
         core_events.register_event_types(app, service.EVENT_TYPES)
     core_events.register_event_types(app, [*entities_registry.event_types(), *entities_catalog.EVENT_TYPES])
+    core_events.register_event_type_source(app, entities_registry.custom_event_types)
 
     app.url_map.converters["entity"] = entities_catalog.EntityNameConverter
     for blueprint in (

@@ -81,13 +81,22 @@ def register_event_types(app: Flask, types: Iterable[str]) -> None:
     app.extensions.setdefault("core.event_types", set()).update(types)
 
 
-def event_types() -> frozenset[str]:
-    return frozenset(current_app.extensions.get("core.event_types", ()))
+def register_event_type_source(app: Flask, source: Callable[[str], Iterable[str]]) -> None:
+    """Types that exist in one workspace only (its custom entities'): source(workspace_id)."""
+    app.extensions.setdefault("core.event_type_sources", []).append(source)
 
 
-def unknown_type_patterns(patterns: Iterable[str]) -> list[str]:
+def event_types(workspace_id: str | None = None) -> frozenset[str]:
+    types = set(current_app.extensions.get("core.event_types", ()))
+    if workspace_id is not None:
+        for source in current_app.extensions.get("core.event_type_sources", ()):
+            types.update(source(workspace_id))
+    return frozenset(types)
+
+
+def unknown_type_patterns(patterns: Iterable[str], workspace_id: str | None = None) -> list[str]:
     """Patterns naming no event type: `*`, a known type, or `resource.*` of a known resource."""
-    known = event_types()
+    known = event_types(workspace_id)
     resources = {t.partition(".")[0] for t in known}
     return [p for p in patterns if not (p == "*" or p in known or (p.endswith(".*") and p[:-2] in resources))]
 

@@ -36,5 +36,13 @@ def entities_of(workspace_id: str) -> list[Entity]:
     return [*builtins().values(), *custom_entities(workspace_id)]
 
 
+ACTIONS = ("created", "updated", "deleted")
+
+
 def event_types() -> list[str]:
-    return [f"{e.singular}.{action}" for e in builtins().values() for action in ("created", "updated", "deleted")]
+    return [f"{e.singular}.{action}" for e in builtins().values() for action in ACTIONS]
+
+
+def custom_event_types(workspace_id: str) -> list[str]:
+    """A workspace's custom entities' events, which its webhooks may subscribe to."""
+    return [f"{e.singular}.{action}" for e in custom_entities(workspace_id) for action in ACTIONS]

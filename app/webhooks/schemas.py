@@ -1,5 +1,6 @@
 from marshmallow import ValidationError, fields, validate, validates, validates_schema
 
+from ..core.auth import current
 from ..core.events import unknown_type_patterns
 from ..core.lists import ListQuery
 from ..core.schemas import Schema, UtcDateTime
@@ -30,7 +31,7 @@ def _events_field(**kwargs):
 class _ChecksEvents(Schema):
     @validates("events")
     def _known(self, value, **kwargs):
-        unknown = unknown_type_patterns(value)
+        unknown = unknown_type_patterns(value, current.workspace_id)
         if unknown:
             raise ValidationError(f"Unknown event type(s): {', '.join(unknown)}.")
 

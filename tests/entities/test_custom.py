@@ -224,3 +224,10 @@ def test_custom_records_record_events(client, owner, projects, make):
 def test_other_routes_keep_their_answers(client, owner):
     assert client.patch("/api/v1/workspaces", json={}, headers=owner.headers).status_code == 405
     assert_error(client.get("/api/v1/spaceships", headers=owner.headers), 404, "entity_not_found")
+
+
+def test_webhooks_subscribe_to_a_custom_entitys_events_in_its_workspace(client, owner, other, projects):
+    body = {"url": "https://hooks.example.com/in", "events": ["project.created", "project.*"]}
+    assert client.post("/api/v1/webhooks", json=body, headers=owner.headers).status_code == 201
+    response = client.post("/api/v1/webhooks", json=body, headers=other.headers)  # no projects there
+    assert "events" in assert_error(response, 422, "validation_failed")["errors"]
