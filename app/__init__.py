@@ -76,6 +76,11 @@ def _register_domains(app: Flask) -> None:
     from .entities import catalog as entities_catalog
     from .entities import registry as entities_registry
     from .entities import routes as entities_routes
+    from .entities import service as entities_service
+    from .entitlements import cli as entitlements_cli
+    from .entitlements import metering
+    from .entitlements import routes as entitlements_routes
+    from .entitlements import service as entitlements_service
     from .events import routes as events_routes
     from .system import cli as system_cli
     from .system import routes as system_routes
@@ -90,10 +95,19 @@ def _register_domains(app: Flask) -> None:
     core_auth.register_token_loader(app, api_keys_service.KEY_PREFIX, api_keys_service.load_key_principal)
     core_auth.register_membership_loader(app, workspaces_service.load_membership)
     core_events.init_app(app, on_committed=webhooks_service.dispatch_committed)
-    for service in (workspaces_service, api_keys_service, webhooks_service):
+    for service in (workspaces_service, api_keys_service, webhooks_service, entitlements_service):
         core_events.register_event_types(app, service.EVENT_TYPES)
     core_events.register_event_types(app, [*entities_registry.event_types(), *entities_catalog.EVENT_TYPES])
     core_events.register_event_type_source(app, entities_registry.custom_event_types)
+    for feature, count in (
+        ("members", workspaces_service.member_count),
+        ("api_keys", api_keys_service.key_count),
+        ("webhooks", webhooks_service.endpoint_count),
+        ("records", entities_service.record_count),
+        ("custom_entities", entities_catalog.custom_entity_count),
+    ):
+        entitlements_service.register_counter(app, feature, count)
+    metering.init_app(app)
 
     app.url_map.converters["entity"] = entities_catalog.EntityNameConverter
     for blueprint in (
@@ -104,6 +118,7 @@ def _register_domains(app: Flask) -> None:
         events_routes.blp,
         webhooks_routes.blp,
         entities_routes.blp,
+        entitlements_routes.blp,
     ):
         api.register_blueprint(blueprint)
     app.register_blueprint(system_routes.assets)
@@ -113,5 +128,6 @@ def _register_domains(app: Flask) -> None:
         api_keys_cli.keys,
         system_cli.demo,
         webhooks_cli.webhooks,
+        entitlements_cli.entitlements,
     ):
         app.cli.add_command(group)

@@ -43,6 +43,11 @@ def member(workspace_id: str, email: str, role: str, scopes: list[str] | None = 
     """Another user added to `workspace_id` with `role`, and their key homed there."""
     u = user(email)
     owner_principal = SimpleNamespace(role="owner", user_id="operator")
-    workspaces.add_member(owner_principal, workspace_id, {"email": email, "role": role})
+    workspaces.add_member(owner_principal, workspace_id, {"email": email, "role": role}, enforce_plan=False)
     secret = key(u.id, workspace_id, scopes)
     return SimpleNamespace(user=u, user_id=u.id, workspace_id=workspace_id, key=secret, headers=bearer(secret))
+
+
+def roomy(workspace_id: str) -> None:
+    """The pro tier: for tests about something else than the plan's limits (tests/entitlements)."""
+    workspaces.set_tier(workspaces.get_workspace(workspace_id), "pro")

@@ -15,6 +15,7 @@ from ..core.errors import ApiError, not_found, validation_failed
 from ..core.events import record_event
 from ..core.ids import new_id, random_base62
 from ..core.ratelimit import TIER_ORDER, principal_tier
+from ..entitlements import service as entitlements
 from ..extensions import db
 from .models import ApiKey
 from .schemas import ApiKeySchema
@@ -91,8 +92,9 @@ def create_key(principal: Principal, data: dict) -> tuple[ApiKey, str]:
     if data.get("expires_at") is not None and data["expires_at"] <= utcnow():
         raise validation_failed({"expires_at": ["Must be in the future."]})
     workspace_id = principal.workspace_id
-    if workspace_id is None:  # authorize() made sure there is one; this tells the type checker
+    if workspace_id is None or principal.membership is None:  # authorize() made sure of both
         raise not_found("Workspace not found.")
+    entitlements.require(workspace_id, principal.membership.tier, "api_keys", lambda: key_count(workspace_id))
     key, secret = _insert(workspace_id, principal.user_id, data["name"], scopes, tier, data.get("expires_at"))
     db.session.flush()
     record_event(key.workspace_id, "api_key.created", _dump(key))
@@ -196,4 +198,16 @@ def load_key_principal(token: str) -> Principal:
         is_platform_admin=key.user.is_platform_admin,
         key_tier=key.rate_limit_tier,
         valid_until=min((t for t in (as_utc(key.expires_at), grace_end) if t is not None), default=None),
+    )
+
+
+def key_count(workspace_id: str) -> int:
+    """The `api_keys` entitlement: keys of the workspace not revoked."""
+    return (
+        db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(ApiKey)
+            .where(ApiKey.workspace_id == workspace_id, ApiKey.revoked_at.is_(None))
+        )
+        or 0
     )

@@ -10,6 +10,7 @@ from werkzeug.routing import BaseConverter, ValidationError
 from ..core.clock import utcnow
 from ..core.errors import ApiError, conflict, validation_failed
 from ..core.events import record_event
+from ..entitlements import service as entitlements
 from ..extensions import db
 from . import registry
 from .declarations import DeclarationError, Entity, Field, parse
@@ -111,12 +112,23 @@ def _parse(workspace_id: str, declaration: dict) -> Entity:
         raise validation_failed(error.errors) from None
 
 
-def define(workspace_id: str, declaration: dict) -> Entity:
+def custom_entity_count(workspace_id: str) -> int:
+    """The `custom_entities` entitlement."""
+    return (
+        db.session.scalar(
+            sa.select(sa.func.count()).select_from(CustomEntity).where(CustomEntity.workspace_id == workspace_id)
+        )
+        or 0
+    )
+
+
+def define(workspace_id: str, tier: str, declaration: dict) -> Entity:
     entity = _parse(workspace_id, declaration)
     if taken(entity.name) or entity.singular in RESERVED:
         raise validation_failed({"name": [f"'{entity.name}' is a name the API uses; choose another."]})
     if db.session.get(CustomEntity, (workspace_id, entity.name)) is not None:
         raise conflict("name", f"This workspace already has an entity named '{entity.name}'.")
+    entitlements.require(workspace_id, tier, "custom_entities", lambda: custom_entity_count(workspace_id))
     now = utcnow()
     db.session.add(
         CustomEntity(

@@ -18,6 +18,7 @@ from ..core.events import record_event
 from ..core.ids import new_id
 from ..core.lists import ListSpec, paginate
 from ..core.ratelimit import hit
+from ..entitlements import service as entitlements
 from ..extensions import db
 from ..workspaces.service import member_summaries
 from . import query, registry
@@ -251,8 +252,21 @@ def _link(record_id: str, entity: Entity, data: dict) -> None:
             db.session.add(EntityLink(from_id=record_id, field=f.name, to_id=data[f.name]))
 
 
-def create_record(workspace_id: str, entity: Entity, data: dict) -> dict:
+def record_count(workspace_id: str) -> int:
+    """The `records` entitlement: records of every entity of the workspace."""
+    return (
+        db.session.scalar(
+            sa.select(sa.func.count()).select_from(EntityRecord).where(EntityRecord.workspace_id == workspace_id)
+        )
+        or 0
+    )
+
+
+def create_record(workspace_id: str, entity: Entity, data: dict, tier: str | None = None) -> dict:
+    """With a `tier` (API calls) the plan's `records` limit applies; operators' scripts pass none."""
     data = _prepare(workspace_id, entity, dict(data), creating=True)
+    if tier is not None:
+        entitlements.require(workspace_id, tier, "records", lambda: record_count(workspace_id))
     now = utcnow()
     record = EntityRecord(
         id=new_id(entity.prefix),

@@ -17,6 +17,7 @@ from ..core.events import record_event
 from ..core.ids import new_id
 from ..core.jobs import jobs
 from ..core.ratelimit import hit
+from ..entitlements import service as entitlements
 from ..extensions import db
 from . import signing, tasks
 from .models import WebhookDelivery, WebhookEndpoint
@@ -46,6 +47,11 @@ def endpoints_query(workspace_id: str):
     return sa.select(WebhookEndpoint).where(WebhookEndpoint.workspace_id == workspace_id)
 
 
+def endpoint_count(workspace_id: str) -> int:
+    """The `webhooks` entitlement: endpoints of the workspace."""
+    return db.session.scalar(sa.select(sa.func.count()).select_from(endpoints_query(workspace_id).subquery())) or 0
+
+
 def get_endpoint(workspace_id: str, endpoint_id: str) -> WebhookEndpoint:
     endpoint = db.session.scalar(endpoints_query(workspace_id).where(WebhookEndpoint.id == endpoint_id))
     if endpoint is None:
@@ -53,9 +59,12 @@ def get_endpoint(workspace_id: str, endpoint_id: str) -> WebhookEndpoint:
     return endpoint
 
 
-def create_endpoint(workspace_id: str, data: dict) -> tuple[WebhookEndpoint, str]:
-    """Returns the endpoint and its secret, which is shown this once."""
+def create_endpoint(workspace_id: str, data: dict, tier: str | None = None) -> tuple[WebhookEndpoint, str]:
+    """Returns the endpoint and its secret, which is shown this once. With a `tier` (API calls)
+    the plan's `webhooks` limit applies; operators' scripts pass none."""
     _check_url(data["url"])
+    if tier is not None:
+        entitlements.require(workspace_id, tier, "webhooks", lambda: endpoint_count(workspace_id))
     secret = data.get("secret") or signing.new_secret()
     now = utcnow()
     endpoint = WebhookEndpoint(

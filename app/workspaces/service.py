@@ -16,6 +16,7 @@ from ..core.credentials_cache import credentials_changed
 from ..core.errors import ApiError, conflict, not_found, validation_failed
 from ..core.events import record_event
 from ..core.ids import new_id
+from ..entitlements import service as entitlements
 from ..extensions import db
 from .models import Membership, Workspace
 from .schemas import MemberSchema, WorkspaceSchema
@@ -223,13 +224,17 @@ def get_member(workspace_id: str, user_id: str) -> Membership:
     return _member(workspace_id, user_id)
 
 
-def add_member(principal: Principal, workspace_id: str, data: dict) -> Membership:
+def add_member(principal: Principal, workspace_id: str, data: dict, enforce_plan: bool = True) -> Membership:
+    """`enforce_plan=False`: an operator seeding a workspace, beyond its plan's `members`."""
     _may_grant(principal, data["role"])
     user = accounts.get_user_by_email(data["email"])
     if user is None:
         raise validation_failed({"email": ["No user has this email address."]})
     if db.session.get(Membership, (workspace_id, user.id)) is not None:
         raise conflict("email", "This user is already a member of the workspace.")
+    if enforce_plan:
+        tier = get_workspace(workspace_id).tier
+        entitlements.require(workspace_id, tier, "members", lambda: member_count(workspace_id))
     member = Membership(workspace_id=workspace_id, user_id=user.id, role=data["role"])
     db.session.add(member)
     db.session.flush()
@@ -298,3 +303,13 @@ def member_summaries(workspace_id: str, user_ids: set[str]) -> dict[str, dict]:
         sa.select(Membership.user_id).where(Membership.workspace_id == workspace_id, Membership.user_id.in_(user_ids))
     )
     return accounts.user_summaries(set(members))
+
+
+def member_count(workspace_id: str) -> int:
+    """The `members` entitlement: members of the workspace now."""
+    return (
+        db.session.scalar(
+            sa.select(sa.func.count()).select_from(Membership).where(Membership.workspace_id == workspace_id)
+        )
+        or 0
+    )

@@ -312,6 +312,7 @@ def test_last_used_at_is_written_at_most_once_a_minute(client, owner):
 def team(owner):
     """owner's workspace with an admin, two members and a viewer, each with a key homed there."""
     ws = owner.workspace_id
+    factories.roomy(ws)
     return (
         factories.member(ws, "admin@example.com", "admin"),
         factories.member(ws, "alice@example.com", "member"),

@@ -6,6 +6,12 @@ from . import Receiver
 
 
 @pytest.fixture
+def owner(app):
+    """On the starter tier: some tests need more than the free tier's two endpoints."""
+    return factories.account("owner@example.com", tier="starter")
+
+
+@pytest.fixture
 def receiver(app, monkeypatch):
     """A live receiver on loopback, which tests allow-list explicitly (API.md §10)."""
     monkeypatch.setitem(app.config, "OUTBOUND_ALLOWED_HOSTS", ["127.0.0.1"])

@@ -47,6 +47,7 @@ def events(client, headers: dict, pattern: str) -> list[dict]:
 @pytest.fixture
 def team(owner):
     """owner's workspace with an admin, a member and a viewer (each with a key homed there)."""
+    factories.roomy(owner.workspace_id)
     return {
         role: factories.member(owner.workspace_id, f"{role}@example.com", role)
         for role in ("admin", "member", "viewer")

@@ -1,0 +1,123 @@
+"""`api_calls`: every authenticated request counts one, and past the limit the API answers
+`403 feature_limit_reached` (never on the auth, billing, entitlements and usage endpoints).
+
+With Redis, a request costs one INCR of the day's counter (`core:usage:api_calls:{ws}:{day}`,
+which survives any web process); a periodic job copies the day totals into PostgreSQL
+(`usage_counters`, feature `api_calls.requests`, as the greater of the two: running it twice or
+after a crash is harmless). Without Redis the day's row is incremented directly."""
+
+from __future__ import annotations
+
+import time
+from datetime import date, timedelta
+from typing import cast
+
+import sqlalchemy as sa
+from flask import Flask, current_app, g, request
+
+from ..core.clock import utcnow
+from ..core.jobs import jobs
+from ..extensions import db
+from . import service
+from .models import UsageCounter
+
+FEATURE = "api_calls"
+REQUESTS = "api_calls.requests"  # the counter rows of counted requests (manual records: "api_calls")
+KEY = "core:usage:api_calls:{}:{}"
+KEY_TTL = 40 * 86400
+EXEMPT = ("/api/v1/auth/", "/api/v1/billing", "/api/v1/entitlements", "/api/v1/usage")
+CACHE_SECONDS = 60
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(count_request)
+    app.extensions["entitlements.buffered"] = buffered
+    app.extensions["entitlements.metering_cache"] = {}
+
+
+def _days(start: date, end: date) -> list[date]:
+    return [start + timedelta(days=n) for n in range((end - start).days)]
+
+
+def _stored(workspace_id: str, start: date, end: date) -> dict[date, int]:
+    rows = db.session.execute(
+        sa.select(UsageCounter.day, UsageCounter.used).where(
+            UsageCounter.workspace_id == workspace_id,
+            UsageCounter.feature == REQUESTS,
+            UsageCounter.day >= start,
+            UsageCounter.day < end,
+        )
+    )
+    return {row.day: row.used for row in rows}
+
+
+def buffered(workspace_id: str, feature: str) -> int:
+    """The counted requests of the period (added to manual `api_calls` records by the service)."""
+    if feature != FEATURE:
+        return 0
+    start, end = service.period()
+    stored = _stored(workspace_id, start, end)
+    if jobs.redis is None:
+        return sum(stored.values())
+    days = _days(start, end)
+    live = cast(list, jobs.redis.mget([KEY.format(workspace_id, d.isoformat()) for d in days]))
+    return sum(max(stored.get(d, 0), int(v or 0)) for d, v in zip(days, live, strict=True))
+
+
+def _count_today(workspace_id: str, today: date) -> int:
+    """One more request today; returns today's count."""
+    if jobs.redis is not None:
+        key = KEY.format(workspace_id, today.isoformat())
+        pipe = jobs.redis.pipeline(transaction=False)
+        pipe.incr(key)
+        pipe.expire(key, KEY_TTL, nx=True)
+        return int(pipe.execute()[0])
+    return service.count_on_day(workspace_id, REQUESTS, today)
+
+
+def _before_today(workspace_id: str, tier: str) -> tuple[int | None, int]:
+    """The limit and the period's usage before today, cached a minute per process: neither moves
+    fast (today's count comes from the counter itself)."""
+    cache = current_app.extensions["entitlements.metering_cache"]
+    entry = cache.get((workspace_id, tier))
+    now = time.monotonic()
+    if entry is None or entry[0] < now:
+        today = utcnow().date()
+        start, _ = service.period()
+        limit = service.limit_of(workspace_id, tier, FEATURE)
+        earlier = sum(v for d, v in _stored(workspace_id, start, today).items())
+        manual = service.used_directly(workspace_id, FEATURE)
+        entry = cache[(workspace_id, tier)] = (now + CACHE_SECONDS, limit, earlier + manual)
+    return entry[1], entry[2]
+
+
+def count_request() -> None:
+    """before_request, after authentication and the rate limit."""
+    principal = g.get("principal")
+    if principal is None or principal.membership is None:
+        return
+    workspace_id, tier = principal.membership.workspace_id, principal.membership.tier
+    today = utcnow().date()
+    count = _count_today(workspace_id, today)
+    if request.path.startswith(EXEMPT):
+        return
+    limit, earlier = _before_today(workspace_id, tier)
+    if limit and any(earlier + count - 1 < limit * level / 100 <= earlier + count for level, _ in service.THRESHOLDS):
+        service.notice_crossing(workspace_id, FEATURE, earlier + count - 1, earlier + count, limit)
+    if limit is not None and earlier + count > limit:
+        answer = service.check(workspace_id, tier, FEATURE, 1, current=earlier + count - 1)
+        raise service.limit_reached(answer)
+
+
+def flush() -> int:
+    """Periodic: copy Redis' day counters into PostgreSQL; returns how many were copied."""
+    if jobs.redis is None:
+        return 0
+    copied = 0
+    for key in jobs.redis.scan_iter(match=KEY.format("*", "*"), count=500):
+        _, _, _, workspace_id, day = key.decode().split(":")
+        value = int(cast(bytes, jobs.redis.get(key)) or 0)
+        service.set_at_least(workspace_id, REQUESTS, date.fromisoformat(day), value)
+        copied += 1
+    db.session.commit()
+    return copied

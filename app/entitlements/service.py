@@ -1,0 +1,313 @@
+"""Entitlements: what a workspace's tier (or an admin's override) allows, what it has used, and
+the 403 when an action would pass the limit (issue 5).
+
+This domain imports no other: counted features get their live number from the domain that owns
+the things counted (`require(..., current=n)`, and `register_counter` for the summary)."""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+
+import sqlalchemy as sa
+from flask import Flask, current_app, has_request_context, request
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from ..core.clock import utcnow
+from ..core.errors import ApiError, validation_failed
+from ..core.events import record_event
+from ..core.ids import new_id
+from ..extensions import db
+from . import plans
+from .models import EntitlementOverride, UsageCounter, UsageNotice, UsageRecord
+
+NEVER_RESET = date(1970, 1, 1)  # the one "day" of a feature that never resets (storage)
+THRESHOLDS = ((100, "entitlement.limit_reached"), (80, "entitlement.threshold_reached"))
+EVENT_TYPES = tuple(event for _, event in THRESHOLDS)
+
+
+# --- limits and periods ----------------------------------------------------------------------
+
+
+def limit_of(workspace_id: str, tier: str, feature: str) -> int | None:
+    override = db.session.get(EntitlementOverride, (workspace_id, feature))
+    if override is not None:
+        return override.limit
+    return plans.PLANS[tier][feature]
+
+
+def set_override(workspace_id: str, feature: str, limit: int | None) -> None:
+    """A platform admin's limit for one workspace (None: unlimited)."""
+    row = db.session.get(EntitlementOverride, (workspace_id, feature))
+    if row is None:
+        db.session.add(EntitlementOverride(workspace_id=workspace_id, feature=feature, limit=limit))
+    else:
+        row.limit = limit
+    db.session.commit()
+
+
+def clear_override(workspace_id: str, feature: str) -> bool:
+    deleted = db.session.execute(
+        sa.delete(EntitlementOverride).where(
+            EntitlementOverride.workspace_id == workspace_id, EntitlementOverride.feature == feature
+        )
+    )
+    db.session.commit()
+    return bool(deleted.rowcount)  # type: ignore[attr-defined]
+
+
+def period(now: datetime | None = None) -> tuple[date, date]:
+    """The current monthly period [start, next start): calendar months, in UTC."""
+    today = (now or utcnow()).date()
+    start = today.replace(day=1)
+    days = calendar.monthrange(start.year, start.month)[1]
+    return start, start + timedelta(days=days)
+
+
+# --- usage -----------------------------------------------------------------------------------
+
+Counter = Callable[[str], int]
+
+
+def register_counter(app: Flask, feature: str, count: Counter) -> None:
+    """The owner of a counted feature says how to count it (for the summary and the check)."""
+    app.extensions.setdefault("entitlements.counters", {})[feature] = count
+
+
+def used_directly(workspace_id: str, feature: str) -> int:
+    """The period's recorded usage of a metered feature, without what metering buffers."""
+    if feature in plans.NOT_RESET:
+        where = UsageCounter.day == NEVER_RESET
+    else:
+        start, end = period()
+        where = sa.and_(UsageCounter.day >= start, UsageCounter.day < end)
+    total = db.session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(UsageCounter.used), 0)).where(
+            UsageCounter.workspace_id == workspace_id, UsageCounter.feature == feature, where
+        )
+    )
+    return int(total or 0)
+
+
+def _metered(workspace_id: str, feature: str) -> int:
+    buffered = current_app.extensions.get("entitlements.buffered")
+    return used_directly(workspace_id, feature) + (buffered(workspace_id, feature) if buffered else 0)
+
+
+def used(workspace_id: str, feature: str) -> int:
+    if feature in plans.COUNTED:
+        count = current_app.extensions.get("entitlements.counters", {}).get(feature)
+        return count(workspace_id) if count else 0
+    if feature in plans.CAPS:
+        return 0
+    return _metered(workspace_id, feature)
+
+
+def _upgrade_url() -> str:
+    base = request.host_url.rstrip("/") if has_request_context() else ""
+    return current_app.config.get("UPGRADE_URL") or base + "/billing"
+
+
+def _unknown(feature: str) -> ApiError:
+    return validation_failed({"feature": [f"Unknown feature '{feature}'. Features: {', '.join(plans.FEATURES)}."]})
+
+
+def check(workspace_id: str, tier: str, feature: str, quantity: int = 1, current: int | None = None) -> dict:
+    """Would `quantity` more fit? The seed's bare answer."""
+    if feature not in plans.FEATURES:
+        raise _unknown(feature)
+    limit = limit_of(workspace_id, tier, feature)
+    usage = current if current is not None else used(workspace_id, feature)
+    if feature in plans.CAPS:
+        allowed = limit is None or quantity <= limit
+    else:
+        allowed = limit is None or usage + quantity <= limit
+    answer: dict = {
+        "allowed": allowed,
+        "feature": feature,
+        "current_usage": usage,
+        "limit": limit,
+        "available": None if limit is None else max(0, limit - usage),
+    }
+    if not allowed:
+        answer.update(
+            reason="LIMIT_EXCEEDED",
+            message=f"{plans.label(feature)} limit exceeded. Used: {usage}, Limit: {limit}",
+            upgrade_url=_upgrade_url(),
+        )
+    return answer
+
+
+def limit_reached(answer: dict) -> ApiError:
+    return ApiError(
+        403,
+        "feature_limit_reached",
+        answer["message"],
+        feature=answer["feature"],
+        limit=answer["limit"],
+        current_usage=answer["current_usage"],
+        upgrade_url=answer["upgrade_url"],
+    )
+
+
+def require(workspace_id: str, tier: str, feature: str, current: Callable[[], int], quantity: int = 1) -> None:
+    """Before creating a counted thing (`current()` counts those there now): 403 past the limit,
+    and the threshold events when this one crosses 80% or 100%. Concurrent creators take turns
+    (until commit), so two of them never both take the last place."""
+    _serialize(workspace_id, feature)
+    count = current()
+    answer = check(workspace_id, tier, feature, quantity, current=count)
+    if not answer["allowed"]:
+        raise limit_reached(answer)
+    _notice_thresholds(workspace_id, feature, count, count + quantity, answer["limit"])
+
+
+def notice_crossing(workspace_id: str, feature: str, before: int, after: int, limit: int | None) -> None:
+    """Metering crossed a threshold outside any change of the request: record it on its own."""
+    _notice_thresholds(workspace_id, feature, before, after, limit)
+    db.session.commit()
+
+
+def _notice_thresholds(workspace_id: str, feature: str, before: int, after: int, limit: int | None) -> None:
+    """Record each threshold this change crosses, once per period (in the caller's transaction)."""
+    if not limit:
+        return
+    start = NEVER_RESET if feature in plans.NOT_RESET else period()[0]
+    for level, event in THRESHOLDS:
+        mark = limit * level / 100
+        if before < mark <= after:
+            try:
+                with db.session.begin_nested():
+                    db.session.add(
+                        UsageNotice(workspace_id=workspace_id, feature=feature, period_start=start, level=level)
+                    )
+            except IntegrityError:
+                continue  # recorded already this period
+            record_event(
+                workspace_id,
+                event,
+                {
+                    "feature": feature,
+                    "threshold": level,
+                    "used": after,
+                    "limit": limit,
+                    "period_start": start.isoformat(),
+                },
+            )
+
+
+def _upsert(session, workspace_id: str, feature: str, day: date, quantity: int, combine) -> None:
+    postgres = session.get_bind().dialect.name == "postgresql"
+    stmt = (postgresql if postgres else sqlite).insert(UsageCounter)
+    stmt = stmt.values(workspace_id=workspace_id, feature=feature, day=day, used=quantity)
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["workspace_id", "feature", "day"],
+            set_={"used": combine(UsageCounter.used, stmt.excluded.used, postgres)},
+        )
+    )
+
+
+def add_usage(workspace_id: str, feature: str, quantity: int, day: date | None = None) -> None:
+    """used += quantity on the day's counter, atomically (an upsert), in the caller's transaction."""
+    day = NEVER_RESET if feature in plans.NOT_RESET else (day or utcnow().date())
+    _upsert(db.session, workspace_id, feature, day, quantity, lambda old, new, _: old + new)
+
+
+def count_on_day(workspace_id: str, feature: str, day: date) -> int:
+    """One more on the day's counter, committed at once; returns the day's count."""
+    add_usage(workspace_id, feature, 1, day)
+    count = db.session.scalar(
+        sa.select(UsageCounter.used).where(
+            UsageCounter.workspace_id == workspace_id, UsageCounter.feature == feature, UsageCounter.day == day
+        )
+    )
+    db.session.commit()
+    return int(count or 0)
+
+
+def set_at_least(workspace_id: str, feature: str, day: date, value: int) -> None:
+    """used = max(used, value): copying a running total is idempotent."""
+    _upsert(
+        db.session,
+        workspace_id,
+        feature,
+        day,
+        value,
+        lambda old, new, postgres: sa.func.greatest(old, new) if postgres else sa.func.max(old, new),
+    )
+
+
+def _serialize(workspace_id: str, feature: str) -> None:
+    """One writer at a time per (workspace, feature) until commit: check-then-add stays exact."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(
+            sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(f"usage:{workspace_id}:{feature}")))
+        )
+
+
+def record_usage(
+    workspace_id: str, tier: str, feature: str, quantity: int, metadata: dict | None, idempotency_key: str | None
+) -> dict:
+    """POST /entitlements/usage: count `quantity` (once per idempotency key) or 403 past the limit."""
+    if feature not in plans.METERED:
+        raise validation_failed({"feature": [f"Only metered features record usage: {', '.join(plans.METERED)}."]})
+    _serialize(workspace_id, feature)
+    if idempotency_key:
+        first = db.session.scalar(
+            sa.select(UsageRecord.answer).where(
+                UsageRecord.workspace_id == workspace_id, UsageRecord.idempotency_key == idempotency_key
+            )
+        )
+        if first is not None:
+            db.session.rollback()
+            return first
+    answer = check(workspace_id, tier, feature, quantity)
+    if not answer["allowed"]:
+        db.session.rollback()
+        raise limit_reached(answer)
+    before = answer["current_usage"]
+    add_usage(workspace_id, feature, quantity)
+    result = {"recorded": True, "feature": feature, "current_usage": before + quantity, "limit": answer["limit"]}
+    try:
+        with db.session.begin_nested():
+            db.session.add(
+                UsageRecord(
+                    id=new_id("usg"),
+                    workspace_id=workspace_id,
+                    feature=feature,
+                    quantity=quantity,
+                    idempotency_key=idempotency_key,
+                    meta=metadata,
+                    answer=result,
+                    created_at=utcnow(),
+                )
+            )
+    except IntegrityError:  # the same key, committed by another process meanwhile (SQLite)
+        db.session.rollback()
+        return record_usage(workspace_id, tier, feature, quantity, metadata, idempotency_key)
+    _notice_thresholds(workspace_id, feature, before, before + quantity, answer["limit"])
+    db.session.commit()
+    return result
+
+
+def summary(workspace_id: str, tier: str) -> dict:
+    _, reset_at = period()
+    entitlements = {}
+    for feature in plans.FEATURES:
+        limit = limit_of(workspace_id, tier, feature)
+        usage = used(workspace_id, feature)
+        item: dict = {
+            "used": usage,
+            "limit": limit,
+            "available": None if limit is None else max(0, limit - usage),
+            "percentage": None if not limit else round(usage * 100 / limit, 2),
+        }
+        if feature in plans.METERED and feature not in plans.NOT_RESET:
+            item["reset_at"] = datetime(reset_at.year, reset_at.month, reset_at.day, tzinfo=utcnow().tzinfo)
+        if feature in plans.UNITS:
+            item["unit"] = plans.UNITS[feature]
+        entitlements[feature] = item
+    return {"workspace_id": workspace_id, "tier": tier, "entitlements": entitlements}
