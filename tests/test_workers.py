@@ -92,27 +92,40 @@ def test_purge_job_runs_on_an_rq_worker(owner, expired_and_live):
 def test_the_schedule_enqueues_the_webhook_dispatcher_and_the_daily_session_purge():
     cron = Cron(jobs.redis, name="worker-a")
     registered = {(j.name, j.queue_name, j.interval) for j in cron.scheduler.get_jobs()}
-    assert registered == {("purge_expired_sessions", "default", DAY), ("dispatch_pending", "webhooks", 10)}
+    assert registered == {
+        ("purge_expired_sessions", "default", DAY),
+        ("dispatch_pending", "webhooks", 10),
+        ("flush_api_calls", "default", 60),
+    }
     with time_machine.travel(T0, tick=False):
-        assert sorted(job.name for job in cron.tick()) == ["dispatch_pending", "purge_expired_sessions"]
+        assert sorted(job.name for job in cron.tick()) == [
+            "dispatch_pending",
+            "flush_api_calls",
+            "purge_expired_sessions",
+        ]
         assert cron.tick() == []
     with time_machine.travel(T0 + timedelta(seconds=11), tick=False):
         assert [job.name for job in cron.tick()] == ["dispatch_pending"]
     with time_machine.travel(T0 + timedelta(days=1, seconds=1), tick=False):
-        assert sorted(job.name for job in cron.tick()) == ["dispatch_pending", "purge_expired_sessions"]
-    assert [job.func_name for job in jobs.queue().get_jobs()] == ["app.accounts.service.purge_expired_sessions"] * 2
+        assert sorted(job.name for job in cron.tick()) == [
+            "dispatch_pending",
+            "flush_api_calls",
+            "purge_expired_sessions",
+        ]
+    purges = [j for j in jobs.queue().get_jobs() if j.func_name == "app.accounts.service.purge_expired_sessions"]
+    assert len(purges) == 2
     assert {job.func_name for job in jobs.queue("webhooks").get_jobs()} == {"app.webhooks.tasks.dispatch_pending"}
 
 
 @requires_redis
 def test_only_the_lease_holder_enqueues_periodic_jobs():
     first, second = Cron(jobs.redis, name="worker-a"), Cron(jobs.redis, name="worker-b")
-    assert len(first.tick()) == 2
+    assert len(first.tick()) == 3
     assert second.tick() == []
     assert jobs.redis.get(CRON_LEASE_KEY) == b"worker-a"
     first.release_lease()
-    assert len(second.tick()) == 2
-    assert jobs.queue().count == jobs.queue("webhooks").count == 2
+    assert len(second.tick()) == 3
+    assert jobs.queue("webhooks").count == 2 and jobs.queue().count == 4
 
 
 @requires_redis

@@ -12,6 +12,7 @@ from rq.cron import CronScheduler
 
 from app.accounts.service import purge_expired_sessions
 from app.core.jobs import Periodic
+from app.entitlements.metering import flush_api_calls
 from app.webhooks.tasks import dispatch_pending
 
 HOUR = 3600
@@ -21,6 +22,8 @@ PERIODIC = (
     Periodic(purge_expired_sessions, interval=DAY, queue="default", job_timeout=10 * 60),
     # the outbox and the sweeper: undispatched events, due retries, expired attempt leases
     Periodic(dispatch_pending, interval=10, queue="webhooks", job_timeout=5 * 60),
+    # api_calls counted in Redis, copied into PostgreSQL (idempotent: totals, not increments)
+    Periodic(flush_api_calls, interval=60, queue="default", job_timeout=5 * 60),
 )
 
 

@@ -109,7 +109,7 @@ def count_request() -> None:
         raise service.limit_reached(answer)
 
 
-def flush() -> int:
+def flush_api_calls() -> int:
     """Periodic: copy Redis' day counters into PostgreSQL; returns how many were copied."""
     if jobs.redis is None:
         return 0
