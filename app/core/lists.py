@@ -99,7 +99,8 @@ def _apply_sort(stmt, spec: ListSpec, sort: str | None):
         if name not in spec.sortable:
             raise _bad("invalid_sort", f"Cannot sort by '{name}'. Sortable: {', '.join(spec.sortable)}.")
         column = spec.column(name)
-        order.append(column.desc() if descending else column.asc())
+        # NULLs last going up, first going down: PostgreSQL's order, asked of every backend
+        order.append(column.desc().nulls_first() if descending else column.asc().nulls_last())
     # ties broken by id: the order is total, so paging never repeats or skips a row
     return stmt.order_by(*order, getattr(spec.model, spec.tiebreak).asc())
 
@@ -138,6 +139,8 @@ def paginate(stmt, spec: ListSpec, args: dict) -> dict:
     stmt = _apply_filters(stmt, spec, args)
     _select_fields(spec, args)
     stmt, wanted = _includes(stmt, spec, args)
+    if g.list_fields is not None:
+        g.list_fields |= wanted  # `fields` picks fields; what `include` asks for is kept too
     page, per_page = args["page"], min(args["per_page"], MAX_PER_PAGE)
     total = db.session.scalar(sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery()))
     items = db.session.scalars(

@@ -21,7 +21,8 @@ FIELD_TYPES = (
     "json",
     "reference",
 )
-NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+ENTITY_NAME = re.compile(r"^[a-z][a-z0-9_]{1,40}$")  # API.md §12
+NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")  # fields and relations
 PREFIX = re.compile(r"^[a-z]{2,5}$")
 WINDOWS = {"1m": "minute", "1h": "hour", "1d": "day"}  # rate-limit windows, as `limits` names them
 ON_DELETE = ("restrict", "cascade")
@@ -66,14 +67,14 @@ class Field:
         if self.generated:
             out["generated"] = True
         if self.references:
-            out["references"] = self.references
+            out["entity"] = self.references
         return out
 
 
 @dataclass(frozen=True)
 class Relation:
     name: str
-    type: str  # belongsTo | hasMany
+    type: str  # belongs_to | has_many
     entity: str
     foreign_key: str
 
@@ -148,7 +149,7 @@ def _parse_field(name: str, spec, path: str, errors: dict) -> Field | None:
         "values",
         "unique",
         "generated",
-        "references",
+        "entity",
         "on_delete",
     }
     unknown = sorted(set(spec) - known)
@@ -161,9 +162,9 @@ def _parse_field(name: str, spec, path: str, errors: dict) -> Field | None:
     values = spec.get("values") or []
     if type_ == "enum" and (not values or not all(isinstance(v, str) and v for v in values)):
         errors.setdefault(f"{path}.values", []).append("An enum needs a list of string values.")
-    references = spec.get("references")
+    references = spec.get("entity")
     if type_ == "reference" and not (isinstance(references, str) and references):
-        errors.setdefault(f"{path}.references", []).append("A reference names the entity it points to.")
+        errors.setdefault(f"{path}.entity", []).append("A reference names the entity it points to.")
     on_delete = spec.get("on_delete", "restrict")
     if on_delete not in ON_DELETE:
         errors.setdefault(f"{path}.on_delete", []).append(f"Must be one of: {', '.join(ON_DELETE)}.")
@@ -199,8 +200,8 @@ def parse(declaration: dict, *, builtin: bool, known_entities: set[str] | None =
     errors: dict[str, list[str]] = {}
     name, singular, prefix = declaration.get("name"), declaration.get("singular"), declaration.get("id_prefix")
     for key, value, rule, message in (
-        ("name", name, NAME, "Lower-case letters, digits and _, starting with a letter."),
-        ("singular", singular, NAME, "Lower-case letters, digits and _, starting with a letter."),
+        ("name", name, ENTITY_NAME, "2 to 41 lower-case letters, digits and _, starting with a letter."),
+        ("singular", singular, ENTITY_NAME, "2 to 41 lower-case letters, digits and _, starting with a letter."),
         ("id_prefix", prefix, PREFIX, "2 to 5 lower-case letters."),
     ):
         if not isinstance(value, str) or not rule.match(value):
@@ -225,16 +226,16 @@ def parse(declaration: dict, *, builtin: bool, known_entities: set[str] | None =
         if not NAME.match(rel_name) or rel_name in names or not isinstance(spec, dict):
             errors.setdefault(path, []).append("A relation is an object, named unlike any field.")
             continue
-        if spec.get("type") not in ("belongsTo", "hasMany") or not spec.get("entity") or not spec.get("foreign_key"):
-            errors.setdefault(path, []).append("Needs type (belongsTo or hasMany), entity and foreign_key.")
+        if spec.get("type") not in ("belongs_to", "has_many") or not spec.get("entity") or not spec.get("foreign_key"):
+            errors.setdefault(path, []).append("Needs type (belongs_to or has_many), entity and foreign_key.")
             continue
-        if spec["type"] == "belongsTo" and spec["foreign_key"] not in names:
-            errors.setdefault(path, []).append("A belongsTo relation's foreign_key is one of this entity's fields.")
+        if spec["type"] == "belongs_to" and spec["foreign_key"] not in names:
+            errors.setdefault(path, []).append("A belongs_to relation's foreign_key is one of this entity's fields.")
         relations.append(Relation(rel_name, spec["type"], spec["entity"], spec["foreign_key"]))
     if known_entities is not None:
         for f in fields:
             if f.references and f.references != MEMBERS and f.references not in known_entities | {name}:
-                errors.setdefault(f"fields.{f.name}.references", []).append(f"Unknown entity '{f.references}'.")
+                errors.setdefault(f"fields.{f.name}.entity", []).append(f"Unknown entity '{f.references}'.")
         for r in relations:
             if r.entity != MEMBERS and r.entity not in known_entities | {name}:
                 errors.setdefault(f"relations.{r.name}", []).append(f"Unknown entity '{r.entity}'.")

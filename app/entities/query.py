@@ -4,10 +4,11 @@ combined with AND, turned into SQL on the stored documents (400 invalid_filter o
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import sqlalchemy as sa
 
+from ..core.clock import iso
 from ..core.errors import ApiError
 from ..core.lists import like_escape
 from .declarations import Entity
@@ -15,6 +16,7 @@ from .models import EntityRecord, JsonField
 
 OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "nin", "contains", "startswith", "is_null")
 NUMBER_TYPES = ("integer", "number")
+MAX_NUMBER = 2**53  # exact in JSON, in every backend's numeric type
 
 
 def _invalid(message: str) -> ApiError:
@@ -22,45 +24,54 @@ def _invalid(message: str) -> ApiError:
 
 
 def kind_of(entity: Entity, name: str) -> str:
+    """How a field's values compare: number, boolean, date, datetime (stored as fixed-format
+    text, so they compare as text once a value is normalised), timestamp (a column) or text."""
     field = entity.field(name)
     if field is None:
-        return "datetime" if name in ("created_at", "updated_at") else "text"
+        return "timestamp" if name in ("created_at", "updated_at") else "text"
     if field.type in NUMBER_TYPES:
         return "number"
-    return "boolean" if field.type == "boolean" else "text"
+    return field.type if field.type in ("boolean", "date", "datetime") else "text"
 
 
 def column(entity: Entity, name: str):
     """A field as SQL: the record's own columns, or the document's field cast for comparing."""
     if name in ("id", "created_at", "updated_at"):
         return getattr(EntityRecord, name)
-    return JsonField(name, kind_of(entity, name))
+    kind = kind_of(entity, name)
+    return JsonField(name, kind if kind in ("number", "boolean") else "text")
+
+
+def _normalised(kind: str, value):
+    """The value as stored (or as the column compares it); None if it is not one of `kind`."""
+    if kind == "number":
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and abs(value) <= MAX_NUMBER
+        return value if ok else None
+    if kind == "boolean":
+        return value if isinstance(value, bool) else None
+    if not isinstance(value, str):
+        return None
+    if kind == "text":
+        return value
+    try:
+        if kind == "date":
+            return date.fromisoformat(value).isoformat() if len(value) == 10 else None
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return iso(parsed) if kind == "datetime" else parsed
 
 
 def _value(entity: Entity, name: str, value, operator: str):
     kind = kind_of(entity, name)
-    ok = {
-        "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
-        "boolean": lambda v: isinstance(v, bool),
-        "text": lambda v: isinstance(v, str),
-        "datetime": lambda v: isinstance(v, str) and _datetime(v) is not None,
-    }[kind]
-    values = value if operator in ("in", "nin") else [value]
     if operator in ("in", "nin") and not isinstance(value, list):
         raise _invalid(f"'{operator}' on '{name}' takes a list.")
-    if not all(ok(v) for v in values):
-        raise _invalid(f"'{name}' is compared with {'a ' + kind if kind != 'text' else 'a string'} value.")
-    if kind == "datetime":
-        values = [_datetime(v) for v in values]
+    values = [_normalised(kind, v) for v in (value if operator in ("in", "nin") else [value])]
+    if any(v is None for v in values):
+        article = "an" if kind[0] in "aeiou" else "a"
+        raise _invalid(f"'{name}' is compared with {article} {kind if kind != 'text' else 'string'} value.")
     return values if operator in ("in", "nin") else values[0]
-
-
-def _datetime(text: str) -> datetime | None:
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _condition(entity: Entity, name: str, operator: str, value):
@@ -75,8 +86,8 @@ def _condition(entity: Entity, name: str, operator: str, value):
     expr = column(entity, name)
     if operator == "contains":
         return expr.ilike("%" + like_escape(value) + "%", escape="\\")
-    if operator == "startswith":
-        return expr.like(like_escape(value) + "%", escape="\\")
+    if operator == "startswith":  # ignoring case, like `contains` (and alike on every backend)
+        return expr.ilike(like_escape(value) + "%", escape="\\")
     return {
         "eq": lambda: expr == value,
         "ne": lambda: sa.or_(expr != value, expr.is_(None)),
@@ -89,11 +100,15 @@ def _condition(entity: Entity, name: str, operator: str, value):
     }[operator]()
 
 
+def _not_json(constant: str):
+    raise ValueError(f"{constant} is not JSON")
+
+
 def apply_filter(stmt, entity: Entity, raw: str | None):
     if not raw:
         return stmt
     try:
-        spec = json.loads(raw)
+        spec = json.loads(raw, parse_constant=_not_json)
     except ValueError:
         raise _invalid("'filter' must be a JSON object.") from None
     if not isinstance(spec, dict):

@@ -160,7 +160,7 @@ def output_schema(entity: Entity, related: tuple[Entity, ...] = ()) -> type[Sche
         description = f"Only with include={relation.name}"
         attrs[relation.name] = (
             fields.List(fields.Nested(target), metadata={"description": description})
-            if relation.type == "hasMany"
+            if relation.type == "has_many"
             else fields.Nested(target, allow_none=True, metadata={"description": description})
         )
     return type(f"{_title(entity.name)}Schema", (Schema,), attrs)

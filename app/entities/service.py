@@ -67,7 +67,7 @@ def _embed(workspace_id: str, entity: Entity, items: list[dict], wanted: set[str
         relation = entity.relation(name)
         if relation is None:
             continue
-        if relation.type == "belongsTo":
+        if relation.type == "belongs_to":
             ids = {item[relation.foreign_key] for item in items if item.get(relation.foreign_key)}
             if relation.entity == MEMBERS:
                 found = member_summaries(workspace_id, ids)
@@ -116,8 +116,9 @@ def _relations_asked(entity: Entity, include: str | None) -> set[str]:
     return wanted
 
 
-def _find(workspace_id: str, entity: Entity, record_id: str) -> EntityRecord:
-    record = db.session.scalar(_records(workspace_id, entity.name).where(EntityRecord.id == record_id))
+def _find(workspace_id: str, entity: Entity, record_id: str, lock: bool = False) -> EntityRecord:
+    stmt = _records(workspace_id, entity.name).where(EntityRecord.id == record_id)
+    record = db.session.scalar(stmt.with_for_update() if lock else stmt)
     if record is None:
         raise ApiError(404, "not_found", f"No {entity.singular} has the id {record_id}.")
     return record
@@ -197,12 +198,16 @@ def _prepare(workspace_id: str, entity: Entity, data: dict, creating: bool) -> d
         if f.references == MEMBERS:
             exists = membership_of(value, workspace_id) is not None
         else:
+            # FOR KEY SHARE: a concurrent delete of the referenced record waits for this commit
+            # (and then sees the new reference), or this waits for the delete (and refuses)
             exists = db.session.scalar(
-                sa.select(sa.literal(1)).where(
+                sa.select(EntityRecord.id)
+                .where(
                     EntityRecord.id == value,
                     EntityRecord.workspace_id == workspace_id,
                     EntityRecord.entity == f.references,
                 )
+                .with_for_update(read=True, key_share=True)
             )
         if not exists:
             missing_references[f.name] = [f"No {f.references} record of this workspace has the id {value}."]
@@ -312,7 +317,7 @@ def _merged(patch: dict) -> JsonMerge:
 
 
 def delete_record(workspace_id: str, entity: Entity, record_id: str) -> None:
-    _delete(workspace_id, entity, _find(workspace_id, entity, record_id))
+    _delete(workspace_id, entity, _find(workspace_id, entity, record_id, lock=True))
     db.session.commit()
 
 

@@ -230,7 +230,7 @@ def test_options_describes_the_entity_and_the_callers_permissions(client, owner)
     assert data["schema"]["title"] == {"type": "string", "required": True, "max_length": 200}
     assert data["schema"]["status"]["values"] == ["todo", "in_progress", "completed"]
     assert data["schema"]["id"]["generated"] is True
-    assert data["relations"]["comments"] == {"type": "hasMany", "entity": "comments", "foreign_key": "task_id"}
+    assert data["relations"]["comments"] == {"type": "has_many", "entity": "comments", "foreign_key": "task_id"}
     assert data["permissions"] == {"read": True, "write": False, "delete": False}
     assert data["rate_limit"] is None
     assert client.options("/api/v1/tasks").status_code == 401
