@@ -7,7 +7,7 @@ FLASK := $(BIN)/flask --app wsgi
 PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
 PYTEST_ARGS ?=
 
-.PHONY: run worker test lint bench install install-dev migrate demo
+.PHONY: run worker test lint bench bench-webhooks install install-dev migrate demo
 
 # Stamps: requirements are (re)installed only when a requirements file changed.
 $(BIN)/python:
@@ -51,3 +51,12 @@ lint: install-dev
 bench: install
 	@command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null 2>&1 || echo "wrk is not installed: using the Python load generator"
 	$(BIN)/python -m bench.load
+
+## bench-webhooks: events/s fanned out and delivered to a local receiver by 1 and 2 RQ workers vs RQ's no-op job rate
+bench-webhooks: install
+	$(BIN)/python -m bench.webhooks
+
+## bench-entities: p50/p95 of GET /api/v1/tasks (filter, sort, search, include) and /tasks/{id} at 100k tasks vs hand-written SQL
+.PHONY: bench-entities
+bench-entities: install
+	$(BIN)/python -m bench.entities

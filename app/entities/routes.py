@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from flask import Response, request
+from flask import Response, jsonify, request
 from flask.views import MethodView
 
 from ..core import auth as core_auth
@@ -13,6 +13,7 @@ from ..core.auth import current
 from ..core.errors import not_found
 from ..core.schemas import created_envelope, envelope, page_envelope
 from . import catalog, registry, service
+from . import openapi as entities_openapi
 from .declarations import Entity
 from .schemas import (
     EntityChange,
@@ -218,6 +219,15 @@ class Entities(MethodView):
         """Define a custom entity: its CRUD API exists at once under /api/v1/{name}"""
         entity = catalog.define(current.workspace_id or "", _tier(current), _declaration(declaration))
         return responses.created(catalog.describe(entity), "Entity created successfully.")
+
+
+@blp.route("/entities/openapi.json", endpoint="entities_openapi")
+class EntitiesDocument(MethodView):
+    @blp.auth(scope="entities:read")
+    @blp.response(200, description="An OpenAPI 3.0.3 document")
+    def get(self):
+        """The OpenAPI document of this workspace's custom entities (members only)"""
+        return jsonify(entities_openapi.document(current.workspace_id or ""))
 
 
 @blp.route("/entities/<string:name>", endpoint="entity")

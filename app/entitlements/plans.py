@@ -45,5 +45,9 @@ PLANS: dict[str, dict[str, int | None]] = {
 }  # fmt: skip
 
 
+# paid tiers may go past metered limits (billed as overage, within the workspace's budget cap)
+OVERAGE = {"free": False, "starter": True, "pro": True, "agency": True, "enterprise": True}
+
+
 def label(feature: str) -> str:
     return LABELS.get(feature, feature.replace("_", " ").capitalize().rstrip("s"))

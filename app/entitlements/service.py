@@ -122,6 +122,8 @@ def check(workspace_id: str, tier: str, feature: str, quantity: int = 1, current
     usage = current if current is not None else used(workspace_id, feature)
     if feature in plans.CAPS:
         allowed = limit is None or quantity <= limit
+    elif feature in plans.METERED and plans.OVERAGE[tier]:
+        allowed = True  # past the limit is overage, not a refusal
     else:
         allowed = limit is None or usage + quantity <= limit
     answer: dict = {

@@ -4,8 +4,10 @@ the sweeper. Jobs take ids, reload, and are safe to run twice (API.md §8, issue
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -32,6 +34,8 @@ QUEUED_LEASE = timedelta(minutes=5)
 # Just-committed events are handed to a fan-out job; the dispatcher takes those older than this.
 HANDOFF_GRACE = timedelta(seconds=30)
 BATCH = 500
+BATCH_SECONDS = 1.0  # how long a fan-out job goes on with other waiting events
+BATCH_EVENTS = 50
 OPEN = ("pending", "retrying")
 
 D = WebhookDelivery
@@ -41,17 +45,41 @@ E = WebhookEndpoint
 # --- fan-out ---------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Claimed:
+    """A delivery this job made and holds (its attempt lease), with what sending it needs."""
+
+    id: str
+    endpoint: WebhookEndpoint  # detached: its attributes stay loaded across commits
+    event: Event
+
+
 def fan_out(event_ids: list[str]) -> None:
-    """A delivery per (event, matching active endpoint); the first is attempted right here, so one
-    event to one endpoint costs one job."""
-    new = create_deliveries(event_ids)
-    queue_deliveries(new[1:], already_leased=True)
-    if new:
-        deliver(new[0])
+    """A delivery per (event, matching active endpoint), attempted right here. For up to
+    BATCH_SECONDS the job also takes other events still waiting: when many are queued, most of
+    their own jobs then find nothing left to do, and a worker spends its time sending rather than
+    starting jobs. What is left when the time is up goes to delivery jobs."""
+    deadline = time.monotonic() + BATCH_SECONDS
+    ids = list(event_ids)
+    while ids:
+        batch = create_deliveries(ids, claim=True)
+        for n, claimed in enumerate(batch):
+            if time.monotonic() >= deadline:
+                queue_deliveries([c.id for c in batch[n:]], release=True)
+                return
+            _attempt(claimed.id, 0, claimed.endpoint, claimed.event, utcnow())
+        if time.monotonic() >= deadline:
+            return
+        ids = list(
+            db.session.scalars(
+                sa.select(Event.id).where(Event.dispatched_at.is_(None)).order_by(Event.created_at).limit(BATCH_EVENTS)
+            )
+        )
 
 
-def create_deliveries(event_ids: Iterable[str]) -> list[str]:
-    """Mark the events dispatched and insert their deliveries, in one transaction."""
+def create_deliveries(event_ids: Iterable[str], claim: bool = False) -> list[Claimed]:
+    """Mark the events dispatched and insert their deliveries, in one transaction. `claim`: the
+    caller sends them itself (their attempt lease is taken at insert)."""
     now = utcnow()
     events = db.session.scalars(
         sa.select(Event)
@@ -67,16 +95,23 @@ def create_deliveries(event_ids: Iterable[str]) -> list[str]:
         sa.select(E).where(E.workspace_id.in_({e.workspace_id for e in events}), E.is_active.is_(True))
     ):
         endpoints[endpoint.workspace_id].append(endpoint)
-    rows = []
+    rows, made = [], []
     for event in events:
         for endpoint in endpoints[event.workspace_id]:
             # an endpoint gets what happened since it was made (its own creation too, as a ping)
             if event.created_at >= endpoint.created_at and any(type_matches(p, event.type) for p in endpoint.events):
-                rows.append(_new_delivery(endpoint, event.id, event.type, now))
+                row = _new_delivery(endpoint, event.id, event.type, now)
+                if claim:
+                    row["sending_until"] = now + SENDING_LEASE
+                rows.append(row)
+                made.append(Claimed(row["id"], endpoint, event))
         event.dispatched_at = now
-    _insert_deliveries(rows)
+    inserted = set(_insert_deliveries(rows))
+    db.session.flush()
+    for obj in [*events, *(e for group in endpoints.values() for e in group)]:
+        db.session.expunge(obj)  # kept as read: no reload after each commit of the batch
     db.session.commit()
-    return [row["id"] for row in rows]
+    return [c for c in made if c.id in inserted]
 
 
 def _new_delivery(endpoint: WebhookEndpoint, event_id: str, event_type: str, now: datetime) -> dict:
@@ -89,27 +124,33 @@ def _new_delivery(endpoint: WebhookEndpoint, event_id: str, event_type: str, now
         "status": "pending",
         "attempt": 0,
         "next_retry_at": now,
-        "queued_until": now + QUEUED_LEASE,
+        # the fan-out job that made it sends it within this (queue_deliveries lengthens it)
+        "queued_until": now + SENDING_LEASE,
         "created_at": now,
     }
 
 
-def _insert_deliveries(rows: list[dict]) -> None:
-    """Insert, skipping (endpoint, event) pairs that exist already (a replay racing a fan-out)."""
+def _insert_deliveries(rows: list[dict]) -> list[str]:
+    """Insert, skipping (endpoint, event) pairs that exist already (a replay racing a fan-out);
+    returns the ids inserted."""
     if not rows:
-        return
+        return []
     dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(D).on_conflict_do_nothing(index_elements=["endpoint_id", "event_id"])
-    db.session.execute(stmt, rows)
+    stmt = dialect.insert(D).on_conflict_do_nothing(index_elements=["endpoint_id", "event_id"]).returning(D.id)
+    return list(db.session.scalars(stmt, rows))
 
 
-def queue_deliveries(ids: list[str], already_leased: bool = False) -> None:
-    """Hand deliveries to the workers; the queue lease keeps the sweeper from doubling them."""
+def queue_deliveries(ids: list[str], already_leased: bool = False, release: bool = False) -> None:
+    """Hand deliveries to the workers; the queue lease keeps the sweeper from doubling them.
+    `release`: this job had claimed them and gives the attempts up to the delivery jobs."""
     if not ids:
         return
     if not already_leased:
+        values: dict = {"queued_until": utcnow() + QUEUED_LEASE}
+        if release:
+            values["sending_until"] = None
         db.session.execute(
-            sa.update(D).where(D.id.in_(ids)).values(queued_until=utcnow() + QUEUED_LEASE),
+            sa.update(D).where(D.id.in_(ids)).values(**values),
             execution_options={"synchronize_session": False},
         )
         db.session.commit()
@@ -121,24 +162,35 @@ def queue_deliveries(ids: list[str], already_leased: bool = False) -> None:
 
 
 def deliver(delivery_id: str) -> None:
-    """Claim the delivery's next attempt, send it, record the outcome, and schedule a retry."""
+    """Claim the delivery's next attempt, then make it (a delivery job)."""
     started = utcnow()
     if not _claim(delivery_id, started):
         return  # sent already, not due yet, or another worker holds the attempt
-    delivery = db.session.get(D, delivery_id)
-    endpoint = db.session.get(E, delivery.endpoint_id) if delivery else None
-    event = db.session.get(Event, delivery.event_id) if delivery else None
-    if delivery is None or endpoint is None or event is None:
+    row = db.session.execute(
+        sa.select(D.attempt, E, Event)
+        .join(E, E.id == D.endpoint_id)
+        .join(Event, Event.id == D.event_id)
+        .where(D.id == delivery_id)
+    ).first()
+    if row is None:
         db.session.rollback()
         return  # deleted meanwhile (cascade)
+    _attempt(delivery_id, row.attempt, row.WebhookEndpoint, row.Event, started)
+
+
+def _attempt(delivery_id: str, attempts: int, endpoint: WebhookEndpoint, event: Event, started: datetime) -> None:
+    """Send the claimed attempt, record it, and schedule the retry."""
     if not endpoint.is_active:
         # paused: the sweeper resumes it once the endpoint is enabled again
-        delivery.sending_until = delivery.queued_until = None
+        db.session.execute(
+            sa.update(D).where(D.id == delivery_id).values(sending_until=None, queued_until=None),
+            execution_options={"synchronize_session": False},
+        )
         db.session.commit()
         return
     body = signing.payload(event.id, event.type, event.created_at, event.workspace_id, event.data)
     outcome = signing.send(endpoint, event.id, body)
-    retry_in = _record(delivery, endpoint, outcome, started)
+    retry_in = _record(delivery_id, attempts + 1, endpoint.id, outcome, started)
     if retry_in is not None:
         jobs.enqueue(deliver, delivery_id, queue=QUEUE, delay=retry_in, job_timeout=JOB_TIMEOUT)
 
@@ -160,15 +212,14 @@ def _claim(delivery_id: str, now: datetime) -> bool:
     return result.rowcount == 1  # type: ignore[attr-defined]
 
 
-def _record(delivery: WebhookDelivery, endpoint: WebhookEndpoint, outcome: signing.Outcome, started) -> int | None:
-    """Store the attempt and the delivery's new state; returns seconds to the next automatic
-    attempt, or None."""
+def _record(delivery_id: str, number: int, endpoint_id: str, outcome: signing.Outcome, started) -> int | None:
+    """Store attempt `number` and the delivery's new state, in one commit; returns seconds to the
+    next automatic attempt, or None."""
     config = current_app.config
     now = utcnow()
-    number = delivery.attempt + 1
     db.session.add(
         WebhookAttempt(
-            delivery_id=delivery.id,
+            delivery_id=delivery_id,
             number=number,
             attempted_at=started,
             status_code=outcome.status_code,
@@ -177,31 +228,33 @@ def _record(delivery: WebhookDelivery, endpoint: WebhookEndpoint, outcome: signi
             response_body=outcome.response_body,
         )
     )
-    delivery.attempt, delivery.response_code = number, outcome.status_code
-    delivery.sending_until = delivery.queued_until = None
+    state: dict = {"attempt": number, "response_code": outcome.status_code, "sending_until": None, "queued_until": None}
     schedule = config["WEBHOOK_RETRY_SCHEDULE"]
     retry_in = None
     if outcome.success:
-        delivery.status, delivery.delivered_at, delivery.next_retry_at = "success", now, None
+        state.update(status="success", delivered_at=now, next_retry_at=None)
         counters = {"success_count": E.success_count + 1, "consecutive_failures": 0}
     else:
         counters = {"failure_count": E.failure_count + 1, "consecutive_failures": E.consecutive_failures + 1}
         if number < len(schedule) and number < config["WEBHOOK_MAX_ATTEMPTS"]:
             retry_in = schedule[number]
-            delivery.status, delivery.next_retry_at = "retrying", now + timedelta(seconds=retry_in)
+            state.update(status="retrying", next_retry_at=now + timedelta(seconds=retry_in))
             if jobs.keeps_delayed_jobs:  # a scheduled job will come; else the sweeper sends it when due
-                delivery.queued_until = delivery.next_retry_at + QUEUED_LEASE
+                state["queued_until"] = state["next_retry_at"] + QUEUED_LEASE
         else:
-            delivery.status, delivery.next_retry_at = "failed", None
+            state.update(status="failed", next_retry_at=None)
+    db.session.execute(
+        sa.update(D).where(D.id == delivery_id).values(**state), execution_options={"synchronize_session": False}
+    )
     consecutive = db.session.execute(
         sa.update(E)
-        .where(E.id == endpoint.id)
+        .where(E.id == endpoint_id)
         .values(last_delivery_at=now, **counters)
         .returning(E.consecutive_failures),
         execution_options={"synchronize_session": False},
     ).scalar_one()
     if not outcome.success and consecutive >= config["WEBHOOK_DISABLE_AFTER"]:
-        _disable(endpoint.id, consecutive, now)
+        _disable(endpoint_id, consecutive, now)
     db.session.commit()
     return retry_in
 
@@ -238,7 +291,7 @@ def dispatch_pending() -> dict[str, int]:
             .order_by(Event.created_at)
             .limit(BATCH)
         ).all()
-        queue_deliveries(create_deliveries(ids), already_leased=True)
+        queue_deliveries([c.id for c in create_deliveries(ids)])
         dispatched += len(ids)
         if len(ids) < BATCH:
             break
@@ -291,7 +344,7 @@ def replay_window(endpoint_id: str, since: datetime, until: datetime) -> dict[st
         rows = [_new_delivery(endpoint, event_id, type_, now) for event_id, type_ in batch]
         _insert_deliveries(rows)
         db.session.commit()
-        queue_deliveries([row["id"] for row in rows], already_leased=True)
+        queue_deliveries([row["id"] for row in rows])
         queued += len(rows)
     again = requeue_failed(sa.and_(D.endpoint_id == endpoint.id, D.event_id.in_(sa.select(Event.id).where(in_window))))
     return {"queued": queued + again["queued"], "skipped": again["skipped"]}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from openapi_spec_validator import validate
 
 from tests import factories
 from tests.assertions import denied
@@ -231,3 +232,18 @@ def test_webhooks_subscribe_to_a_custom_entitys_events_in_its_workspace(client, 
     assert client.post("/api/v1/webhooks", json=body, headers=owner.headers).status_code == 201
     response = client.post("/api/v1/webhooks", json=body, headers=other.headers)  # no projects there
     assert "events" in assert_error(response, 422, "validation_failed")["errors"]
+
+
+def test_the_workspaces_custom_entities_have_their_own_openapi_document(client, owner, other, projects):
+    response = client.get("/api/v1/entities/openapi.json", headers=owner.headers)
+    assert response.status_code == 200
+    document = response.get_json()
+    assert document["openapi"] == "3.0.3"
+    assert set(document["paths"]) == {"/api/v1/projects", "/api/v1/projects/{record_id}"}
+    assert set(document["paths"]["/api/v1/projects"]) == {"get", "post"}
+    create = document["components"]["schemas"]["ProjectsCreate"]
+    assert "title" in create["required"] and {"idea", "live"} <= set(create["properties"]["stage"]["enum"])
+    validate(document)
+    theirs = client.get("/api/v1/entities/openapi.json", headers=other.headers).get_json()
+    assert theirs["paths"] == {}  # only its members see a workspace's entities
+    assert client.get("/api/v1/entities/openapi.json").status_code == 401

@@ -199,3 +199,15 @@ def test_counted_requests_are_copied_from_redis_to_the_database(client, owner):
     )
     assert stored == 3
     assert client.get(f"{CHECK}?feature=api_calls", headers=owner.headers).json["current_usage"] == 4
+
+
+def test_paid_tiers_go_past_metered_limits_as_overage(client):
+    paying = factories.account("paying@example.com", tier="starter")
+    assert record(client, paying, quantity=100).status_code == 200
+    over = record(client, paying, quantity=5)
+    assert over.status_code == 200 and over.json["current_usage"] == 105 and over.json["limit"] == 100
+    check = client.get(f"{CHECK}?feature=seo_reports", headers=paying.headers).json
+    assert check["allowed"] is True and check["available"] == 0
+    entitlements.set_override(paying.workspace_id, "webhooks", 0)  # counted features never overrun
+    body = {"url": "https://hooks.example.com/x", "events": ["*"]}
+    assert_error(client.post("/api/v1/webhooks", json=body, headers=paying.headers), 403, "feature_limit_reached")
