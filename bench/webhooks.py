@@ -10,14 +10,15 @@ answering 200 and counting requests and distinct `webhook-id`s). For each worker
 
 1. no-op: enqueues N jobs of `bench.webhooks.noop` on the "webhooks" queue (`enqueue_many`),
    starts the workers (`python -m workers --burst --queues webhooks`) and waits for them to exit;
-2. webhooks: records N `bench.ping` events, one per commit as API requests do (each commit's
-   after-commit hook enqueues one `fan_out` job), while no worker runs; then starts the same
-   workers and waits until they exit, the receiver has every event and every delivery is
-   `success` in the database.
+2. webhooks: records N `bench.ping` events, one per commit as API requests do (the after-commit
+   hand-off queues a `fan_out` job unless one is already waiting, which takes every waiting
+   event), while no worker runs; then starts the same workers and waits until they exit, the
+   receiver has every event and every delivery is `success` in the database.
 
-The rate of each drain is N ÷ (last job's end − first job's start, from RQ's job records), so worker
-start-up (importing the app, ~1 s) is left out of both; the wall time from spawning the workers is
-printed too. It prints workers | no-op jobs/s | delivered events/s | ratio against the 50% target,
+The no-op rate is N ÷ (last job's end − first job's start, from RQ's job records); the delivery
+rate is N ÷ (the last event's arrival at the receiver − the first fan-out job's start). Worker
+start-up (importing the app, ~1 s) is left out of both; the wall time from spawning the workers
+is printed too. It prints workers | no-op jobs/s | delivered events/s | ratio against the 50% target,
 and exits 1 only on errors (a failed job, a delivery not `success`, a missing event, a time-out),
 not on the ratio. Everything stays on 127.0.0.1 and every wait is bounded.
 """
@@ -90,6 +91,7 @@ class Receiver(ThreadingHTTPServer):
         self.requests = 0
         self.ids: set[str] = set()
         self.seconds_in_handler = 0.0
+        self.last_at: datetime | None = None  # when the last request arrived (UTC)
 
     @property
     def url(self) -> str:
@@ -97,7 +99,7 @@ class Receiver(ThreadingHTTPServer):
 
     def reset(self) -> None:
         with self.lock:
-            self.requests, self.ids, self.seconds_in_handler = 0, set(), 0.0
+            self.requests, self.ids, self.seconds_in_handler, self.last_at = 0, set(), 0.0, None
 
     def seen(self) -> tuple[int, int]:
         with self.lock:
@@ -126,6 +128,7 @@ class _ReceiverHandler(BaseHTTPRequestHandler):
             if webhook_id:
                 server.ids.add(webhook_id)
             server.seconds_in_handler += time.perf_counter() - started
+            server.last_at = datetime.now(UTC)
 
     def log_message(self, format, *args) -> None:  # noqa: A002 (http.server's signature)
         pass
@@ -312,10 +315,12 @@ def job_window(redis: Redis, job_ids: list[str]) -> dict:
     jobs = [j for j in Job.fetch_many(job_ids, connection=redis) if j is not None]
     spans = [(j.started_at, j.ended_at) for j in jobs if j.started_at and j.ended_at and j.get_status() == "finished"]
     if not spans:
-        return {"jobs": len(jobs), "finished": 0, "seconds": None, "mean_job_ms": None}
+        return {"jobs": len(jobs), "finished": 0, "seconds": None, "mean_job_ms": None, "first_start": None}
+    first = min(start for start, _ in spans)
     return {
         "jobs": len(jobs),
         "finished": len(spans),
+        "first_start": first if first.tzinfo else first.replace(tzinfo=UTC),
         "seconds": (max(end for _, end in spans) - min(start for start, _ in spans)).total_seconds(),
         "mean_job_ms": statistics.mean((end - start).total_seconds() for start, end in spans) * 1000,
     }
@@ -379,8 +384,9 @@ def main(argv: list[str] | None = None) -> int:
                 # 2. webhooks: N events, one per commit, fanned out and delivered
                 receiver.reset()
                 produce = record_events(workspace_id, n, f"w{workers}")
+                # commits made while a fan-out job waits add none (it takes every waiting event)
                 job_ids = queue.get_job_ids()
-                if len(job_ids) != n:
+                if not 1 <= len(job_ids) <= n:
                     errors.append(f"webhooks, {workers} worker(s): {len(job_ids)} fan-out jobs queued for {n} events")
                 before = delivery_states().get("success", 0)
 
@@ -389,6 +395,10 @@ def main(argv: list[str] | None = None) -> int:
 
                 wall, codes = drain(env, workers, f"webhooks-{workers}.log", args.timeout, delivered)
                 window = job_window(redis, job_ids)
+                # from the first fan-out job's start to the last event's arrival: a job may hand
+                # what it had no time for to delivery jobs and a next fan-out job
+                if window["first_start"] and receiver.last_at:
+                    window["seconds"] = (receiver.last_at - window["first_start"]).total_seconds()
                 requests, distinct = receiver.seen()
                 states = delivery_states()
                 row["webhooks"] = {
@@ -401,10 +411,15 @@ def main(argv: list[str] | None = None) -> int:
                     "delivery_states": states,
                     **window,
                 }
-                if distinct != n or states.get("success", 0) - before != n or window["finished"] != n or any(codes):
+                if (
+                    distinct != n
+                    or states.get("success", 0) - before != n
+                    or window["finished"] != len(job_ids)
+                    or any(codes)
+                ):
                     errors.append(
                         f"webhooks, {workers} worker(s): receiver saw {distinct}/{n} events, deliveries {states}, "
-                        f"{window['finished']}/{n} jobs finished, exit codes {codes}"
+                        f"{window['finished']}/{len(job_ids)} fan-out jobs finished, exit codes {codes}"
                     )
                 failed = queue.failed_job_registry.get_job_ids()
                 if failed:

@@ -216,7 +216,7 @@ def replay(workspace_id: str, endpoint_id: str, since: datetime, until: datetime
 
 def dispatch_committed(event_ids: list[str]) -> None:
     """core.events hands over every committed batch of events: fan them out on a worker."""
-    jobs.enqueue(tasks.fan_out, event_ids, queue=tasks.QUEUE, job_timeout=tasks.JOB_TIMEOUT * 2)
+    tasks.hand_off(event_ids)
 
 
 # --- operators (flask webhooks …) ------------------------------------------------------------

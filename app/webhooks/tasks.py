@@ -36,6 +36,8 @@ HANDOFF_GRACE = timedelta(seconds=30)
 BATCH = 500
 BATCH_SECONDS = 1.0  # how long a fan-out job goes on with other waiting events
 BATCH_EVENTS = 50
+FAN_OUT_QUEUED = "core:webhooks:fan_out_queued"  # set while a fan-out job waits on the queue
+FAN_OUT_QUEUED_SECONDS = 10  # if that job is lost, the next commit queues another after this
 OPEN = ("pending", "retrying")
 
 D = WebhookDelivery
@@ -54,27 +56,42 @@ class Claimed:
     event: Event
 
 
+def hand_off(event_ids: list[str]) -> None:
+    """Committed events go to a fan-out job. While one waits on the queue, it will take these too
+    (it takes every waiting event), so a burst of commits makes one job, not one each."""
+    redis = jobs.redis
+    if redis is not None and not redis.set(FAN_OUT_QUEUED, 1, nx=True, ex=FAN_OUT_QUEUED_SECONDS):
+        return
+    jobs.enqueue(fan_out, event_ids, queue=QUEUE, job_timeout=JOB_TIMEOUT * 2)
+
+
+def _waiting() -> list[str]:
+    return list(
+        db.session.scalars(
+            sa.select(Event.id).where(Event.dispatched_at.is_(None)).order_by(Event.created_at).limit(BATCH_EVENTS)
+        )
+    )
+
+
 def fan_out(event_ids: list[str]) -> None:
-    """A delivery per (event, matching active endpoint), attempted right here. For up to
-    BATCH_SECONDS the job also takes other events still waiting: when many are queued, most of
-    their own jobs then find nothing left to do, and a worker spends its time sending rather than
-    starting jobs. What is left when the time is up goes to delivery jobs."""
+    """A delivery per (event, matching active endpoint), attempted right here; then the job takes
+    the other waiting events, for up to BATCH_SECONDS. When the time is up, the deliveries not yet
+    attempted go to delivery jobs, and the events still waiting to the next fan-out job."""
+    if jobs.redis is not None:
+        jobs.redis.delete(FAN_OUT_QUEUED)  # started: events committed from now on need a new job
     deadline = time.monotonic() + BATCH_SECONDS
-    ids = list(event_ids)
+    ids = list(event_ids) or _waiting()
     while ids:
         batch = create_deliveries(ids, claim=True)
         for n, claimed in enumerate(batch):
             if time.monotonic() >= deadline:
                 queue_deliveries([c.id for c in batch[n:]], release=True)
-                return
+                break
             _attempt(claimed.id, 0, claimed.endpoint, claimed.event, utcnow())
-        if time.monotonic() >= deadline:
+        ids = _waiting()
+        if ids and time.monotonic() >= deadline:
+            hand_off([])
             return
-        ids = list(
-            db.session.scalars(
-                sa.select(Event.id).where(Event.dispatched_at.is_(None)).order_by(Event.created_at).limit(BATCH_EVENTS)
-            )
-        )
 
 
 def create_deliveries(event_ids: Iterable[str], claim: bool = False) -> list[Claimed]:
