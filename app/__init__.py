@@ -119,6 +119,7 @@ def _register_domains(app: Flask) -> None:
         webhooks_routes.blp,
         entities_routes.blp,
         entitlements_routes.blp,
+        entitlements_routes.usage_blp,
     ):
         api.register_blueprint(blueprint)
     app.register_blueprint(system_routes.assets)

@@ -51,17 +51,22 @@ def _stored(workspace_id: str, start: date, end: date) -> dict[date, int]:
     return {row.day: row.used for row in rows}
 
 
+def requests_per_day(workspace_id: str, start: date, end: date) -> dict[date, int]:
+    """Counted requests of each day of [start, end)."""
+    stored = _stored(workspace_id, start, end)
+    days = _days(start, end)
+    if jobs.redis is None:
+        return {d: stored.get(d, 0) for d in days}
+    live = cast(list, jobs.redis.mget([KEY.format(workspace_id, d.isoformat()) for d in days]))
+    return {d: max(stored.get(d, 0), int(v or 0)) for d, v in zip(days, live, strict=True)}
+
+
 def buffered(workspace_id: str, feature: str) -> int:
     """The counted requests of the period (added to manual `api_calls` records by the service)."""
     if feature != FEATURE:
         return 0
     start, end = service.period()
-    stored = _stored(workspace_id, start, end)
-    if jobs.redis is None:
-        return sum(stored.values())
-    days = _days(start, end)
-    live = cast(list, jobs.redis.mget([KEY.format(workspace_id, d.isoformat()) for d in days]))
-    return sum(max(stored.get(d, 0), int(v or 0)) for d, v in zip(days, live, strict=True))
+    return sum(requests_per_day(workspace_id, start, end).values())
 
 
 def _count_today(workspace_id: str, today: date) -> int:

@@ -4,8 +4,17 @@ from ..core import responses
 from ..core.api import Blueprint
 from ..core.auth import current
 from ..core.schemas import envelope
-from . import service
-from .schemas import CheckQuery, CheckSchema, SummarySchema, UsageRecordedSchema, UsageRecordRequest
+from . import service, usage
+from .schemas import (
+    CheckQuery,
+    CheckSchema,
+    DailyQuery,
+    DailySchema,
+    SummarySchema,
+    UsageRecordedSchema,
+    UsageRecordRequest,
+    UsageSchema,
+)
 
 blp = Blueprint("entitlements", __name__, url_prefix="/api/v1/entitlements", description="Plans and usage")
 
@@ -49,3 +58,26 @@ class Summary(MethodView):
     def get(self):
         """Every feature of the workspace's plan: used, limit, available, percentage"""
         return responses.one(service.summary(current.workspace_id or "", _tier()))
+
+
+usage_blp = Blueprint("usage", __name__, url_prefix="/api/v1/usage", description="Usage for dashboards")
+
+
+@usage_blp.route("")
+class UsageOverview(MethodView):
+    @usage_blp.auth(scope="usage:read")
+    @usage_blp.response(200, envelope(UsageSchema))
+    def get(self):
+        """This period's usage: MCP servers, API requests, tool calls"""
+        return responses.one(usage.overview(current.workspace_id or ""))
+
+
+@usage_blp.route("/daily")
+class UsageDaily(MethodView):
+    @usage_blp.auth(scope="usage:read")
+    @usage_blp.arguments(DailyQuery, location="query", error_status_code=400)
+    @usage_blp.response(200, DailySchema)
+    @usage_blp.alt_response(400, response="BAD_REQUEST")
+    def get(self, args):
+        """API calls per day, for charts (`from`, `to`: dates; at most 366 days)"""
+        return {"data": usage.daily(current.workspace_id or "", args.get("from_"), args.get("to"))}

@@ -52,3 +52,26 @@ class SummarySchema(Schema):
     workspace_id = fields.String()
     tier = fields.String(metadata={"example": "pro"})
     entitlements = fields.Dict(keys=fields.String(), values=fields.Nested(FeatureUsageSchema))
+
+
+class UsageSchema(Schema):
+    server_count = fields.Integer(metadata={"example": 3})
+    active_servers = fields.Integer(metadata={"example": 2})
+    requests_this_month = fields.Integer(metadata={"description": "api_calls this period", "example": 1200})
+    tool_calls_this_month = fields.Integer(metadata={"example": 140})
+    period_start = fields.Date(metadata={"example": "2026-11-01"})
+    period_end = fields.Date(metadata={"description": "The next period's first day", "example": "2026-12-01"})
+
+
+class DailyQuery(QuerySchema):
+    from_ = fields.Date(data_key="from", metadata={"description": "First day (default: 29 days before `to`)"})
+    to = fields.Date(metadata={"description": "Last day (default: today, UTC)"})
+
+
+class DaySchema(Schema):
+    date = fields.Date(metadata={"example": "2026-11-22"})
+    api_calls = fields.Integer(metadata={"example": 412})
+
+
+class DailySchema(Schema):
+    data = fields.List(fields.Nested(DaySchema))

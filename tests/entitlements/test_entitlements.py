@@ -211,3 +211,28 @@ def test_paid_tiers_go_past_metered_limits_as_overage(client):
     entitlements.set_override(paying.workspace_id, "webhooks", 0)  # counted features never overrun
     body = {"url": "https://hooks.example.com/x", "events": ["*"]}
     assert_error(client.post("/api/v1/webhooks", json=body, headers=paying.headers), 403, "feature_limit_reached")
+
+
+def test_usage_overview_and_daily_api_calls(client, owner):
+    with time_machine.travel(datetime(2026, 3, 9, 10, 0, tzinfo=UTC), tick=False):
+        for _ in range(2):
+            client.get("/api/v1/workspaces", headers=owner.headers)
+    with time_machine.travel(T0, tick=False):
+        client.get("/api/v1/workspaces", headers=owner.headers)
+        record(client, owner, feature="api_calls", quantity=5)
+        overview = client.get("/api/v1/usage", headers=owner.headers)
+        assert overview.status_code == 200
+        data = overview.json["data"]
+        assert data["requests_this_month"] == 2 + 1 + 1 + 5 + 1  # requests, the usage record, itself
+        assert (data["server_count"], data["active_servers"], data["tool_calls_this_month"]) == (0, 0, 0)
+        assert (data["period_start"], data["period_end"]) == ("2026-03-01", "2026-04-01")
+        daily = client.get("/api/v1/usage/daily?from=2026-03-08&to=2026-03-10", headers=owner.headers).json["data"]
+        assert daily == [
+            {"date": "2026-03-08", "api_calls": 0},
+            {"date": "2026-03-09", "api_calls": 2},
+            {"date": "2026-03-10", "api_calls": 0},
+        ]
+        today = client.get("/api/v1/usage/daily", headers=owner.headers).json["data"]
+        assert len(today) == 30 and today[-1]["date"] == "2026-03-30" and today[-1]["api_calls"] >= 7
+    for bad in ("from=2026-03-10&to=2026-03-01", "from=2020-01-01&to=2026-01-01", "from=yesterday"):
+        assert_error(client.get(f"/api/v1/usage/daily?{bad}", headers=owner.headers), 400, "bad_request")
