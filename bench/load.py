@@ -6,9 +6,11 @@ both under gunicorn (gunicorn.conf.py) on PostgreSQL with rate limits on Redis.
 It creates a fresh PostgreSQL database (BENCH_DATABASE_URL, default core_bench) and uses Redis db 13
 (BENCH_REDIS_URL), migrates, makes a user, an enterprise-tier workspace and a `workspaces:read` key
 with the admin CLI, starts gunicorn on a free loopback port, and drives each URL for the same time
-with wrk (or, without wrk, a keep-alive Python client), alternating the two. It prints both
-throughputs and their ratio, and exits 1 when the ratio is under the floor (0.5) or any response
-was not 200. Everything stays on 127.0.0.1 and every run is bounded in time.
+with wrk (or, without wrk, a keep-alive Python client), in turn: the bare route, the authenticated
+route, and the same authenticated route without `api_calls` metering (bench/app.py). It prints the
+throughputs, the authenticated/bare ratio (issue 2) and metering's share of throughput (issue 5,
+target under 10%), and exits 1 when the ratio is under the floor (0.5) or any response was not
+200. Everything stays on 127.0.0.1 and every run is bounded in time.
 """
 
 from __future__ import annotations
@@ -282,15 +284,19 @@ def main(argv: list[str] | None = None) -> int:
             [workspace] = [w for w in json.loads(body)["data"] if w["slug"] == "bench"]
             assert workspace["tier"] == "enterprise", workspace
             auth_path, bare_path = f"/api/v1/workspaces/{workspace['id']}", "/bench/bare"
-            for path, headers in ((auth_path, auth), (bare_path, {})):
+            unmetered_path = f"/bench/unmetered/workspaces/{workspace['id']}"
+            for path, headers in ((auth_path, auth), (bare_path, {}), (unmetered_path, auth)):
                 status, body = get(port, path, headers)
                 assert status == 200, (path, status, body)
                 load(port, path, headers, 2, args.connections)  # warm-up
-            results: dict[str, list[dict]] = {"bare": [], "authenticated": []}
+            results: dict[str, list[dict]] = {"bare": [], "authenticated": [], "unmetered": []}
             for _ in range(args.rounds):
                 results["bare"].append(measured(load, server, port, bare_path, {}, args.seconds, args.connections))
                 results["authenticated"].append(
                     measured(load, server, port, auth_path, auth, args.seconds, args.connections)
+                )
+                results["unmetered"].append(
+                    measured(load, server, port, unmetered_path, auth, args.seconds, args.connections)
                 )
         finally:
             server.send_signal(signal.SIGTERM)
@@ -302,6 +308,8 @@ def main(argv: list[str] | None = None) -> int:
     bare = statistics.mean(r["rps"] for r in results["bare"])
     authed = statistics.mean(r["rps"] for r in results["authenticated"])
     ratio = authed / bare
+    unmetered = statistics.mean(r["rps"] for r in results["unmetered"])
+    metering_cost = 1 - authed / unmetered  # share of throughput metering takes (issue 5: < 10%)
     bad = sum(r["bad"] for rs in results.values() for r in rs)
     cpu = {name: statistics.mean(r["server_cpu_ms_per_request"] for r in runs) for name, runs in results.items()}
     summary = {
@@ -315,6 +323,8 @@ def main(argv: list[str] | None = None) -> int:
         "bare_rps": round(bare, 1),
         "authenticated_rps": round(authed, 1),
         "ratio": round(ratio, 3),
+        "unmetered_rps": round(unmetered, 1),
+        "metering_cost": round(metering_cost, 3),
         "non_200": bad,
         "floor": args.floor,
         "server_cpu_ms_per_request": cpu,
@@ -330,6 +340,10 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"ratio                 {ratio:8.1%}   (floor {args.floor:.0%}; {load.__name__}, {args.connections} connections, "
         f"{args.rounds}×{args.seconds} s each; non-200: {bad})"
+    )
+    print(
+        f"metering              {unmetered:8.1f} req/s unmetered → cost {metering_cost:.1%} of throughput "
+        f"(target < 10%; CPU {cpu['unmetered']:.2f} → {cpu['authenticated']:.2f} ms/request)"
     )
     if bad:
         print("FAIL: some responses were not 200", file=sys.stderr)
