@@ -73,6 +73,7 @@ def _register_domains(app: Flask) -> None:
     from .api_keys import cli as api_keys_cli
     from .api_keys import routes as api_keys_routes
     from .api_keys import service as api_keys_service
+    from .billing import routes as billing_routes
     from .entities import catalog as entities_catalog
     from .entities import registry as entities_registry
     from .entities import routes as entities_routes
@@ -120,6 +121,8 @@ def _register_domains(app: Flask) -> None:
         entities_routes.blp,
         entitlements_routes.blp,
         entitlements_routes.usage_blp,
+        billing_routes.blp,
+        billing_routes.hooks,
     ):
         api.register_blueprint(blueprint)
     app.register_blueprint(system_routes.assets)

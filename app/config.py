@@ -66,6 +66,10 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         "UPGRADE_URL": env.get("UPGRADE_URL") or None,
         "TRUSTED_PROXY_COUNT": int(env.get("TRUSTED_PROXY_COUNT", 0)),
         "STRIPE_SECRET_KEY": env.get("STRIPE_SECRET_KEY") or None,
+        "STRIPE_WEBHOOK_SECRET": env.get("STRIPE_WEBHOOK_SECRET") or None,
+        "STRIPE_PRICE_STARTER": env.get("STRIPE_PRICE_STARTER") or None,
+        "STRIPE_PRICE_PRO": env.get("STRIPE_PRICE_PRO") or None,
+        "STRIPE_API_BASE": env.get("STRIPE_API_BASE") or None,
         # webhooks: seconds before each automatic attempt; manual retries count toward the maximum
         "WEBHOOK_RETRY_SCHEDULE": _env_seconds("WEBHOOK_RETRY_SCHEDULE", "0,5,300,1800,7200,18000,36000,36000"),
         "WEBHOOK_MAX_ATTEMPTS": int(env.get("WEBHOOK_MAX_ATTEMPTS", 20)),

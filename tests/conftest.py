@@ -22,6 +22,7 @@ from app.core.ratelimit import limiter
 from app.extensions import db
 
 from . import factories
+from .billing import SECRET, StripeStandIn
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL")
@@ -135,3 +136,20 @@ def other(app):
 @pytest.fixture
 def ns():
     return SimpleNamespace
+
+
+@pytest.fixture
+def stripe_stand_in(app, monkeypatch):
+    """Billing configured, with the stripe library talking to a local stand-in."""
+    server = StripeStandIn()
+    for name, value in {
+        "STRIPE_SECRET_KEY": "sk_test_123",
+        "STRIPE_API_BASE": f"http://127.0.0.1:{server.server_address[1]}",
+        "STRIPE_PRICE_STARTER": "price_starter",
+        "STRIPE_PRICE_PRO": "price_pro",
+        "STRIPE_WEBHOOK_SECRET": SECRET,
+    }.items():
+        monkeypatch.setitem(app.config, name, value)
+    yield server
+    server.shutdown()
+    server.server_close()

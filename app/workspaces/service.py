@@ -313,3 +313,15 @@ def member_count(workspace_id: str) -> int:
         )
         or 0
     )
+
+
+def get_workspace_or_none(workspace_id: str) -> Workspace | None:
+    return db.session.get(Workspace, workspace_id)
+
+
+def apply_tier(workspace_id: str, tier: str) -> None:
+    """Billing moved the workspace to `tier` (a Stripe event): rate limits and entitlements follow
+    from the next request on."""
+    workspace = db.session.get(Workspace, workspace_id)
+    if workspace is not None and workspace.tier != tier:
+        set_tier(workspace, tier)
