@@ -74,6 +74,7 @@ def _register_domains(app: Flask) -> None:
     from .api_keys import routes as api_keys_routes
     from .api_keys import service as api_keys_service
     from .billing import routes as billing_routes
+    from .billing import service as billing_service
     from .entities import catalog as entities_catalog
     from .entities import registry as entities_registry
     from .entities import routes as entities_routes
@@ -108,6 +109,7 @@ def _register_domains(app: Flask) -> None:
         ("custom_entities", entities_catalog.custom_entity_count),
     ):
         entitlements_service.register_counter(app, feature, count)
+    entitlements_service.register_budget(app, billing_service.budget_cap)
     metering.init_app(app)
 
     app.url_map.converters["entity"] = entities_catalog.EntityNameConverter

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from cryptography.fernet import Fernet
@@ -24,6 +25,18 @@ def _env_seconds(name: str, default: str) -> list[int]:
     if not values or min(values) < 0:
         raise ValueError(f"{name} must be comma-separated whole seconds (e.g. {default}), got {raw!r}")
     return values
+
+
+def _prices(name: str) -> dict[str, Decimal]:
+    """`api_calls=0.0001,ai_tokens=0.00002`: EUR per unit past the plan's limit."""
+    prices = {}
+    for item in _env_list(name):
+        feature, _, price = item.partition("=")
+        try:
+            prices[feature.strip()] = Decimal(price.strip())
+        except InvalidOperation:
+            raise ValueError(f"{name}: '{item}' is not feature=price") from None
+    return prices
 
 
 def _instance_secret(instance: Path, filename: str, make) -> str:
@@ -70,6 +83,7 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         "STRIPE_PRICE_STARTER": env.get("STRIPE_PRICE_STARTER") or None,
         "STRIPE_PRICE_PRO": env.get("STRIPE_PRICE_PRO") or None,
         "STRIPE_API_BASE": env.get("STRIPE_API_BASE") or None,
+        "OVERAGE_PRICES_EUR": _prices("OVERAGE_PRICES_EUR"),
         # webhooks: seconds before each automatic attempt; manual retries count toward the maximum
         "WEBHOOK_RETRY_SCHEDULE": _env_seconds("WEBHOOK_RETRY_SCHEDULE", "0,5,300,1800,7200,18000,36000,36000"),
         "WEBHOOK_MAX_ATTEMPTS": int(env.get("WEBHOOK_MAX_ATTEMPTS", 20)),

@@ -121,6 +121,14 @@ def budget(workspace_id: str) -> dict:
     return {"cap_eur": float(cap) if cap is not None else None}
 
 
+def budget_cap(workspace_id: str) -> Decimal | None:
+    """entitlements' view of the cap (registered in create_app); None while billing is off."""
+    if not current_app.config.get("STRIPE_SECRET_KEY"):
+        return None
+    account = db.session.get(BillingAccount, workspace_id)
+    return account.budget_cap_eur if account else None
+
+
 def set_budget(workspace_id: str, cap_eur: float | None) -> dict:
     client()
     cap = None if cap_eur is None else Decimal(str(cap_eur)).quantize(Decimal("0.01"))

@@ -18,7 +18,7 @@ from flask import Flask, current_app, g, request
 from ..core.clock import utcnow
 from ..core.jobs import jobs
 from ..extensions import db
-from . import plans, service
+from . import service
 from .models import UsageCounter
 
 FEATURE = "api_calls"
@@ -109,9 +109,11 @@ def count_request() -> None:
     limit, earlier = _before_today(workspace_id, tier)
     if limit and any(earlier + count - 1 < limit * level / 100 <= earlier + count for level, _ in service.THRESHOLDS):
         service.notice_crossing(workspace_id, FEATURE, earlier + count - 1, earlier + count, limit)
-    if limit is not None and earlier + count > limit and not plans.OVERAGE[tier]:
+    if limit is not None and earlier + count > limit:
+        # past the limit: refused, or (paid tiers) overage up to the budget cap, checked in full
         answer = service.check(workspace_id, tier, FEATURE, 1, current=earlier + count - 1)
-        raise service.limit_reached(answer)
+        if not answer["allowed"]:
+            raise service.limit_reached(answer)
 
 
 def flush_api_calls() -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import calendar
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 
 import sqlalchemy as sa
 from flask import Flask, current_app, has_request_context, request
@@ -120,10 +121,19 @@ def check(workspace_id: str, tier: str, feature: str, quantity: int = 1, current
         raise _unknown(feature)
     limit = limit_of(workspace_id, tier, feature)
     usage = current if current is not None else used(workspace_id, feature)
+    reason, message = "LIMIT_EXCEEDED", f"{plans.label(feature)} limit exceeded. Used: {usage}, Limit: {limit}"
     if feature in plans.CAPS:
         allowed = limit is None or quantity <= limit
     elif feature in plans.METERED and plans.OVERAGE[tier]:
-        allowed = True  # past the limit is overage, not a refusal
+        # past the limit is overage, billed at its price, up to the workspace's budget cap
+        cap, cost = _budget_cap(workspace_id), None
+        if cap is not None and limit is not None and usage + quantity > limit:
+            cost = overage_cost(workspace_id, tier, {feature: usage + quantity})
+        allowed = cost is None or (cap is not None and cost <= cap)
+        reason, message = (
+            "BUDGET_CAP",
+            f"This would take overage spending to €{cost} this period, past the budget cap of €{cap}.",
+        )
     else:
         allowed = limit is None or usage + quantity <= limit
     answer: dict = {
@@ -134,12 +144,32 @@ def check(workspace_id: str, tier: str, feature: str, quantity: int = 1, current
         "available": None if limit is None else max(0, limit - usage),
     }
     if not allowed:
-        answer.update(
-            reason="LIMIT_EXCEEDED",
-            message=f"{plans.label(feature)} limit exceeded. Used: {usage}, Limit: {limit}",
-            upgrade_url=_upgrade_url(),
-        )
+        answer.update(reason=reason, message=message, upgrade_url=_upgrade_url())
     return answer
+
+
+def register_budget(app: Flask, cap: Callable[[str], Decimal | None]) -> None:
+    """Billing says what a workspace's budget cap on overage spending is (EUR; None: no cap)."""
+    app.extensions["entitlements.budget_cap"] = cap
+
+
+def _budget_cap(workspace_id: str) -> Decimal | None:
+    cap = current_app.extensions.get("entitlements.budget_cap")
+    return cap(workspace_id) if cap else None
+
+
+def overage_cost(workspace_id: str, tier: str, planned: dict[str, int] | None = None) -> Decimal:
+    """The period's overage spending (EUR) at OVERAGE_PRICES_EUR; `planned` replaces the usage of
+    some features (what they would be after an action)."""
+    cost = Decimal(0)
+    for feature, price in current_app.config["OVERAGE_PRICES_EUR"].items():
+        limit = limit_of(workspace_id, tier, feature)
+        if limit is None:
+            continue
+        usage = (planned or {}).get(feature)
+        usage = used(workspace_id, feature) if usage is None else usage
+        cost += max(0, usage - limit) * price
+    return cost.quantize(Decimal("0.01"))
 
 
 def limit_reached(answer: dict) -> ApiError:
@@ -147,6 +177,7 @@ def limit_reached(answer: dict) -> ApiError:
         403,
         "feature_limit_reached",
         answer["message"],
+        reason=answer["reason"],
         feature=answer["feature"],
         limit=answer["limit"],
         current_usage=answer["current_usage"],

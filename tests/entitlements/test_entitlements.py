@@ -4,6 +4,7 @@ counted resources and on API calls (issue 5)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
@@ -236,3 +237,30 @@ def test_usage_overview_and_daily_api_calls(client, owner):
         assert len(today) == 30 and today[-1]["date"] == "2026-03-30" and today[-1]["api_calls"] >= 7
     for bad in ("from=2026-03-10&to=2026-03-01", "from=2020-01-01&to=2026-01-01", "from=yesterday"):
         assert_error(client.get(f"/api/v1/usage/daily?{bad}", headers=owner.headers), 400, "bad_request")
+
+
+def test_overage_stops_at_the_budget_cap(client, app, monkeypatch, stripe_stand_in):
+    paying = factories.account("capped@example.com", tier="starter")
+    monkeypatch.setitem(app.config, "OVERAGE_PRICES_EUR", {"seo_reports": Decimal("1.00")})
+    entitlements.set_override(paying.workspace_id, "seo_reports", 1)
+    owner_budget = client.post("/api/v1/billing/budget", json={"cap_eur": 2}, headers=paying.headers)
+    assert owner_budget.status_code == 200
+    assert [record(client, paying).status_code for _ in range(3)] == [200, 200, 200]  # 1 in plan, €2 overage
+    refused = assert_error(record(client, paying), 403, "feature_limit_reached")
+    assert refused["reason"] == "BUDGET_CAP" and "€3.00" in refused["message"] and "€2.00" in refused["message"]
+    check = client.get(f"{CHECK}?feature=seo_reports", headers=paying.headers).json
+    assert (check["allowed"], check["reason"], check["current_usage"]) == (False, "BUDGET_CAP", 3)
+    client.post("/api/v1/billing/budget", json={"cap_eur": None}, headers=paying.headers)
+    assert record(client, paying).status_code == 200  # no cap: overage goes on
+
+
+def test_api_calls_past_the_cap_are_refused_too(client, app, monkeypatch, stripe_stand_in):
+    paying = factories.account("calls@example.com", tier="starter")
+    monkeypatch.setitem(app.config, "OVERAGE_PRICES_EUR", {"api_calls": Decimal("0.50")})
+    entitlements.set_override(paying.workspace_id, "api_calls", 2)
+    client.post("/api/v1/billing/budget", json={"cap_eur": 1}, headers=paying.headers)  # call 1 (exempt path)
+    statuses = [client.get("/api/v1/workspaces", headers=paying.headers).status_code for _ in range(4)]
+    # calls 2..5: the 3rd and 4th calls are €0.50 and €1.00 of overage; the 5th would be €1.50
+    assert statuses == [200, 200, 200, 403]
+    refused = assert_error(client.get("/api/v1/workspaces", headers=paying.headers), 403, "feature_limit_reached")
+    assert refused["reason"] == "BUDGET_CAP"
