@@ -80,6 +80,14 @@ def _count_today(workspace_id: str, today: date) -> int:
     return service.count_on_day(workspace_id, REQUESTS, today)
 
 
+def _uncount_today(workspace_id: str, today: date) -> None:
+    """A refused request is not an API call: take back its count."""
+    if jobs.redis is not None:
+        jobs.redis.decr(KEY.format(workspace_id, today.isoformat()))
+    else:
+        service.uncount_on_day(workspace_id, REQUESTS, today)
+
+
 def _before_today(workspace_id: str, tier: str) -> tuple[int | None, int]:
     """The limit and the period's usage before today, cached a minute per process: neither moves
     fast (today's count comes from the counter itself)."""
@@ -113,6 +121,7 @@ def count_request() -> None:
         # past the limit: refused, or (paid tiers) overage up to the budget cap, checked in full
         answer = service.check(workspace_id, tier, FEATURE, 1, current=earlier + count - 1)
         if not answer["allowed"]:
+            _uncount_today(workspace_id, today)
             raise service.limit_reached(answer)
 
 

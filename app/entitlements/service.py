@@ -261,6 +261,12 @@ def count_on_day(workspace_id: str, feature: str, day: date) -> int:
     return int(count or 0)
 
 
+def uncount_on_day(workspace_id: str, feature: str, day: date) -> None:
+    """Take back one count_on_day (a refused request), committed at once."""
+    add_usage(workspace_id, feature, -1, day)
+    db.session.commit()
+
+
 def set_at_least(workspace_id: str, feature: str, day: date, value: int) -> None:
     """used = max(used, value): copying a running total is idempotent."""
     _upsert(
