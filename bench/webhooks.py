@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import signal
 import statistics
@@ -40,10 +39,10 @@ import time
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
 from redis import Redis
+
+from bench.load import flask, recreate_database
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out" / "webhooks"
@@ -169,30 +168,6 @@ def receiver_capacity(receiver: Receiver, clients: int, seconds: float = 2.0) ->
 
 
 # --- setup ----------------------------------------------------------------------------------
-
-
-def recreate_database(url: str) -> None:
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
-        sys.exit(f"bench: refusing database name {name!r}")
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {name}")
-
-
-def migrate(env: dict) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    if result.returncode != 0:
-        sys.exit(f"bench: flask db upgrade failed:\n{result.stderr}")
 
 
 def make_endpoint(app, receiver_url: str) -> str:
@@ -352,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     os.environ.update({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "OUTBOUND_ALLOWED_HOSTS", "INSTANCE_PATH")})
     os.environ["LOG_LEVEL"] = "WARNING"
-    migrate(env)
+    flask(env, "db", "upgrade")
 
     from rq import Queue
 

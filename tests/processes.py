@@ -8,6 +8,9 @@ import os
 import socket
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -62,3 +65,39 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _healthy(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=10) as response:
+            return response.status == 200
+    except (OSError, urllib.error.HTTPError):
+        return False
+
+
+@contextmanager
+def gunicorn(env: dict, log: Path, workers: int = 1, threads: int = 4, ready_within: float = 60):
+    """The app under gunicorn on a free loopback port, once /api/health answers (within
+    `ready_within` seconds); yields the port and stops the server afterwards."""
+    port = free_port()
+    command = [str(BIN / "gunicorn"), "-w", str(workers), "--threads", str(threads), "--no-control-socket"]
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [*command, "-b", f"127.0.0.1:{port}", "wsgi:app"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + ready_within
+        while not _healthy(port):
+            assert process.poll() is None, f"gunicorn on {port} exited:\n{log.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, (
+                f"gunicorn on {port} not healthy in {ready_within:g} s:\n{log.read_text()[-3000:]}"
+            )
+            time.sleep(0.05)
+        yield port
+    finally:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)

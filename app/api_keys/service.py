@@ -94,7 +94,7 @@ def create_key(principal: Principal, data: dict) -> tuple[ApiKey, str]:
     workspace_id = principal.workspace_id
     if workspace_id is None or principal.membership is None:  # authorize() made sure of both
         raise not_found("Workspace not found.")
-    entitlements.require(workspace_id, principal.membership.tier, "api_keys", lambda: key_count(workspace_id))
+    entitlements.require(workspace_id, principal.tier, "api_keys", lambda: key_count(workspace_id))
     key, secret = _insert(workspace_id, principal.user_id, data["name"], scopes, tier, data.get("expires_at"))
     db.session.flush()
     record_event(key.workspace_id, "api_key.created", _dump(key))

@@ -46,8 +46,7 @@ class Subscription(MethodView):
     @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
     def get(self):
         """The workspace's tier and its subscription as Stripe last told us"""
-        tier = current.membership.tier if current.membership else "free"
-        return responses.one(service.subscription(current.workspace_id or "", tier))
+        return responses.one(service.subscription(current.workspace_id or "", current.tier))
 
 
 @blp.route("/budget")

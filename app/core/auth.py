@@ -54,6 +54,11 @@ class Principal:
     def role(self) -> str | None:
         return self.membership.role if self.membership else None
 
+    @property
+    def tier(self) -> str:
+        """The plan of the workspace acted in (`free` when none): what entitlements go by."""
+        return self.membership.tier if self.membership else "free"
+
 
 current: Principal = LocalProxy(lambda: g.principal)  # type: ignore[assignment]
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from ..extensions import Model, UtcDateTime, db
 from .clock import utcnow
 from .ids import new_id
+from .lists import like_escape
 
 log = logging.getLogger("app.events")
 
@@ -61,8 +62,7 @@ def record_event(workspace_id: str, type_: str, data: dict) -> Event:
 
 def type_pattern_to_like(pattern: str) -> str:
     """`task.*` → `task.%` (LIKE), with LIKE's own wildcards escaped."""
-    escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return escaped.replace("*", "%")
+    return like_escape(pattern).replace("*", "%")
 
 
 def type_matches(pattern: str, type_: str) -> bool:

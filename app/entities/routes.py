@@ -53,10 +53,6 @@ def _documents_errors(*statuses: int):
     return decorator
 
 
-def _tier(principal) -> str:
-    return principal.membership.tier if principal.membership else "free"
-
-
 def options_view(entity_of):
     """OPTIONS: the entity's metadata and the caller's permissions. A CORS preflight (no
     credentials) is answered empty, before authentication."""
@@ -99,7 +95,7 @@ def _builtin_views(entity: Entity) -> None:
         @blp.doc(summary=f"Create a {entity.singular}")
         def post(self, data):
             service.check_rate_limit(entity, current)
-            record = service.create_record(current.workspace_id, entity, data, tier=_tier(current))
+            record = service.create_record(current.workspace_id, entity, data, tier=current.tier)
             return responses.created(record, f"{title} created successfully.")
 
         options = options_view(lambda principal: entity)
@@ -165,7 +161,7 @@ class CustomCollection(MethodView):
     def post(self, body, entity_name):
         principal, entity = _custom("write", entity_name)
         data = service.load(entity, body, creating=True)
-        record = service.create_record(principal.workspace_id or "", entity, data, tier=_tier(principal))
+        record = service.create_record(principal.workspace_id or "", entity, data, tier=principal.tier)
         return responses.created(record, f"{entity.singular.replace('_', ' ').capitalize()} created successfully.")
 
     options = options_view(
@@ -217,7 +213,7 @@ class Entities(MethodView):
     @blp.alt_response(409, response="CONFLICT")
     def post(self, declaration):
         """Define a custom entity: its CRUD API exists at once under /api/v1/{name}"""
-        entity = catalog.define(current.workspace_id or "", _tier(current), _declaration(declaration))
+        entity = catalog.define(current.workspace_id or "", current.tier, _declaration(declaration))
         return responses.created(catalog.describe(entity), "Entity created successfully.")
 
 

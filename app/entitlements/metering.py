@@ -12,14 +12,12 @@ import time
 from datetime import date, timedelta
 from typing import cast
 
-import sqlalchemy as sa
 from flask import Flask, current_app, g, request
 
 from ..core.clock import utcnow
 from ..core.jobs import jobs
 from ..extensions import db
 from . import service
-from .models import UsageCounter
 
 FEATURE = "api_calls"
 REQUESTS = "api_calls.requests"  # the counter rows of counted requests (manual records: "api_calls")
@@ -39,21 +37,9 @@ def _days(start: date, end: date) -> list[date]:
     return [start + timedelta(days=n) for n in range((end - start).days)]
 
 
-def _stored(workspace_id: str, start: date, end: date) -> dict[date, int]:
-    rows = db.session.execute(
-        sa.select(UsageCounter.day, UsageCounter.used).where(
-            UsageCounter.workspace_id == workspace_id,
-            UsageCounter.feature == REQUESTS,
-            UsageCounter.day >= start,
-            UsageCounter.day < end,
-        )
-    )
-    return {row.day: row.used for row in rows}
-
-
 def requests_per_day(workspace_id: str, start: date, end: date) -> dict[date, int]:
     """Counted requests of each day of [start, end)."""
-    stored = _stored(workspace_id, start, end)
+    stored = service.per_day(workspace_id, REQUESTS, start, end)
     days = _days(start, end)
     if jobs.redis is None:
         return {d: stored.get(d, 0) for d in days}
@@ -98,7 +84,7 @@ def _before_today(workspace_id: str, tier: str) -> tuple[int | None, int]:
         today = utcnow().date()
         start, _ = service.period()
         limit = service.limit_of(workspace_id, tier, FEATURE)
-        earlier = sum(v for d, v in _stored(workspace_id, start, today).items())
+        earlier = sum(service.per_day(workspace_id, REQUESTS, start, today).values())
         manual = service.used_directly(workspace_id, FEATURE)
         entry = cache[(workspace_id, tier)] = (now + CACHE_SECONDS, limit, earlier + manual)
     return entry[1], entry[2]

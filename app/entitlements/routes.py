@@ -19,10 +19,6 @@ from .schemas import (
 blp = Blueprint("entitlements", __name__, url_prefix="/api/v1/entitlements", description="Plans and usage")
 
 
-def _tier() -> str:
-    return current.membership.tier if current.membership else "free"
-
-
 @blp.route("/check")
 class Check(MethodView):
     @blp.auth(scope="entitlements:read")
@@ -31,7 +27,7 @@ class Check(MethodView):
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
     def get(self, args):
         """Would `quantity` more of a feature fit the workspace's plan?"""
-        return service.check(current.workspace_id or "", _tier(), args["feature"], args["quantity"])
+        return service.check(current.workspace_id or "", current.tier, args["feature"], args["quantity"])
 
 
 @blp.route("/usage")
@@ -43,7 +39,7 @@ class Usage(MethodView):
         """Record usage of a metered feature (403 feature_limit_reached past the limit)"""
         return service.record_usage(
             current.workspace_id or "",
-            _tier(),
+            current.tier,
             data["feature"],
             data["quantity"],
             data.get("metadata"),
@@ -57,7 +53,7 @@ class Summary(MethodView):
     @blp.response(200, envelope(SummarySchema))
     def get(self):
         """Every feature of the workspace's plan: used, limit, available, percentage"""
-        return responses.one(service.summary(current.workspace_id or "", _tier()))
+        return responses.one(service.summary(current.workspace_id or "", current.tier))
 
 
 usage_blp = Blueprint("usage", __name__, url_prefix="/api/v1/usage", description="Usage for dashboards")

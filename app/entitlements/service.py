@@ -77,6 +77,19 @@ def register_counter(app: Flask, feature: str, count: Counter) -> None:
     app.extensions.setdefault("entitlements.counters", {})[feature] = count
 
 
+def per_day(workspace_id: str, feature: str, start: date, end: date) -> dict[date, int]:
+    """The feature's counter of each day of [start, end) that has one."""
+    rows = db.session.execute(
+        sa.select(UsageCounter.day, UsageCounter.used).where(
+            UsageCounter.workspace_id == workspace_id,
+            UsageCounter.feature == feature,
+            UsageCounter.day >= start,
+            UsageCounter.day < end,
+        )
+    )
+    return {row.day: row.used for row in rows}
+
+
 def used_directly(workspace_id: str, feature: str) -> int:
     """The period's recorded usage of a metered feature, without what metering buffers."""
     if feature in plans.NOT_RESET:

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-import sqlalchemy as sa
 from flask import current_app
 
 from ..core.clock import utcnow
 from ..core.errors import ApiError
-from ..extensions import db
 from . import metering, service
-from .models import UsageCounter
 
 MAX_DAYS = 366
 TOOL_CALLS = "mcp_tool_calls"  # counted by the MCP proxy (issue 8)
@@ -42,15 +39,7 @@ def daily(workspace_id: str, start: date | None, end: date | None) -> list[dict]
         raise ApiError(400, "bad_request", "'from' must not be after 'to'.")
     if (end - start).days >= MAX_DAYS:
         raise ApiError(400, "bad_request", f"At most {MAX_DAYS} days at once.")
-    counted = metering.requests_per_day(workspace_id, start, end + timedelta(days=1))
-    recorded = dict(
-        db.session.execute(
-            sa.select(UsageCounter.day, UsageCounter.used).where(
-                UsageCounter.workspace_id == workspace_id,
-                UsageCounter.feature == metering.FEATURE,
-                UsageCounter.day >= start,
-                UsageCounter.day <= end,
-            )
-        ).all()
-    )
+    after = end + timedelta(days=1)
+    counted = metering.requests_per_day(workspace_id, start, after)
+    recorded = service.per_day(workspace_id, metering.FEATURE, start, after)
     return [{"date": day, "api_calls": calls + recorded.get(day, 0)} for day, calls in sorted(counted.items())]

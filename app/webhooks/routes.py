@@ -52,7 +52,7 @@ class Endpoints(MethodView):
     @blp.response(201, created_envelope(EndpointWithSecretSchema, "Webhook endpoint created successfully."))
     def post(self, data):
         """Create a webhook endpoint; its `secret` is in this response only"""
-        endpoint, secret = service.create_endpoint(current.workspace_id, data, tier=current.membership.tier)
+        endpoint, secret = service.create_endpoint(current.workspace_id, data, tier=current.tier)
         endpoint.secret = secret
         return responses.created(endpoint, "Webhook endpoint created successfully.")
 

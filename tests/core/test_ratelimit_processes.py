@@ -10,19 +10,16 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import time
 import urllib.error
 import urllib.request
-from contextlib import ExitStack, contextmanager
-from pathlib import Path
+from contextlib import ExitStack
 
 import pytest
 from cryptography.fernet import Fernet
 from redis import Redis
 
 from ..conftest import requires_postgres, requires_redis
-from ..processes import BIN, ROOT, flask_cli, free_port, scratch_database, servers_redis_url
+from ..processes import flask_cli, gunicorn, scratch_database, servers_redis_url
 
 pytestmark = [requires_postgres, requires_redis]
 EMAIL = "procs@example.com"
@@ -35,53 +32,6 @@ def request(port: int, path: str, headers: dict | None = None) -> tuple[int, dic
             return response.status, dict(response.headers), json.loads(response.read() or b"null")
     except urllib.error.HTTPError as error:
         return error.code, dict(error.headers), json.loads(error.read() or b"null")
-
-
-def wait_until_healthy(port: int, process: subprocess.Popen, log: Path) -> None:
-    """Poll readiness (bounded): the server is up when /api/health answers 200."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"server on {port} exited:\n{log.read_text()[-3000:]}"
-        try:
-            if request(port, "/api/health")[0] == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"server on {port} not healthy in 60 s:\n{log.read_text()[-3000:]}")
-
-
-@contextmanager
-def server(env: dict, log: Path):
-    port = free_port()
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [
-                str(BIN / "gunicorn"),
-                "-w",
-                "1",
-                "--threads",
-                "4",
-                "--no-control-socket",
-                "-b",
-                f"127.0.0.1:{port}",
-                "wsgi:app",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_until_healthy(port, process, log)
-        yield port
-    finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
 
 
 def burst(ports: tuple[int, int], secret: str, count: int) -> list[tuple[int, dict, dict]]:
@@ -114,8 +64,8 @@ def test_one_free_key_gets_60_requests_a_minute_across_two_processes(tmp_path):
         stack.callback(lambda: [redis.delete(k) for k in redis.scan_iter("LIMITS:LIMITER/core/api_key:*")])
 
         ports = (
-            stack.enter_context(server(env, tmp_path / "server-a.log")),
-            stack.enter_context(server(env, tmp_path / "server-b.log")),
+            stack.enter_context(gunicorn(env, tmp_path / "server-a.log")),
+            stack.enter_context(gunicorn(env, tmp_path / "server-b.log")),
         )
         assert ports[0] != ports[1]
 

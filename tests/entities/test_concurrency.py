@@ -20,7 +20,6 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -29,7 +28,7 @@ from cryptography.fernet import Fernet
 from redis import Redis
 
 from ..conftest import TEST_REDIS_URL, requires_postgres
-from ..processes import BIN, ROOT, free_port, scratch_database, servers_redis_url
+from ..processes import ROOT, gunicorn, scratch_database, servers_redis_url
 
 pytestmark = requires_postgres
 
@@ -65,39 +64,6 @@ def call(port: int, method: str, path: str, secret: str, body: dict | None = Non
         return error.code, json.loads(error.read() or b"null")
 
 
-@contextmanager
-def gunicorn(env: dict, log: Path):
-    port = free_port()
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [str(BIN / "gunicorn"), "-w", "2", "--threads", "8", "--no-control-socket", "-b", f"127.0.0.1:{port}"]
-            + ["wsgi:app"],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, f"gunicorn exited:\n{log.read_text()[-3000:]}"
-            try:
-                if call(port, "GET", "/api/health", "")[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, f"gunicorn not healthy in 30 s:\n{log.read_text()[-3000:]}"
-            time.sleep(0.05)
-        yield port
-    finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """The app under gunicorn on a scratch database: .port, .secret, .workspace_id, .engine, .api()"""
@@ -125,7 +91,7 @@ def server(tmp_path_factory):
         workspace_id, secret = done.stdout.split()[-2:]
         engine = sa.create_engine(database_url.replace("postgresql://", "postgresql+psycopg://", 1))
         stack.callback(engine.dispose)
-        port = stack.enter_context(gunicorn(env, tmp / "gunicorn.log"))
+        port = stack.enter_context(gunicorn(env, tmp / "gunicorn.log", workers=2, threads=8, ready_within=30))
         yield SimpleNamespace(
             port=port,
             secret=secret,
