@@ -110,6 +110,7 @@ def _register_domains(app: Flask) -> None:
     ):
         entitlements_service.register_counter(app, feature, count)
     entitlements_service.register_budget(app, billing_service.budget_cap)
+    entitlements_service.register_period_anchor(app, billing_service.period_anchor)
     metering.init_app(app)
 
     app.url_map.converters["entity"] = entities_catalog.EntityNameConverter
@@ -125,6 +126,7 @@ def _register_domains(app: Flask) -> None:
         entitlements_routes.usage_blp,
         billing_routes.blp,
         billing_routes.hooks,
+        accounts_routes.identity_hooks,
     ):
         api.register_blueprint(blueprint)
     app.register_blueprint(system_routes.assets)

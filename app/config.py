@@ -83,6 +83,7 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         "STRIPE_PRICE_STARTER": env.get("STRIPE_PRICE_STARTER") or None,
         "STRIPE_PRICE_PRO": env.get("STRIPE_PRICE_PRO") or None,
         "STRIPE_API_BASE": env.get("STRIPE_API_BASE") or None,
+        "CLERK_WEBHOOK_SECRET": env.get("CLERK_WEBHOOK_SECRET") or None,
         "OVERAGE_PRICES_EUR": _prices("OVERAGE_PRICES_EUR"),
         # webhooks: seconds before each automatic attempt; manual retries count toward the maximum
         "WEBHOOK_RETRY_SCHEDULE": _env_seconds("WEBHOOK_RETRY_SCHEDULE", "0,5,300,1800,7200,18000,36000,36000"),

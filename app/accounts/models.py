@@ -19,6 +19,11 @@ class User(Model):
     is_platform_admin: Mapped[bool] = mapped_column(sa.Boolean, nullable=False, default=False)
     # no foreign key (users come before workspaces); cleared by the workspace services
     default_workspace_id: Mapped[str | None] = mapped_column(sa.String(40))
+    # the identity provider's user id (Clerk), and its `updated_at` (ms) last applied
+    external_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
+    external_updated_at: Mapped[int | None] = mapped_column(sa.BigInteger)
+    # deleted at the identity provider: no login, no session
+    deactivated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, default=utcnow, onupdate=utcnow)
 

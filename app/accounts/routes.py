@@ -4,13 +4,16 @@ from flask.views import MethodView
 from ..core import responses
 from ..core.api import Blueprint
 from ..core.auth import current
-from ..core.ratelimit import client_ip
-from ..core.schemas import created_envelope, envelope
+from ..core.ratelimit import client_ip, exempt
+from ..core.schemas import ReceivedSchema, created_envelope, envelope
 from ..workspaces import service as workspaces
-from . import service
+from . import identity, service
 from .schemas import LoginResultSchema, LoginSchema, SignupSchema, UserSchema
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Sign up, log in, sessions")
+identity_hooks = Blueprint(
+    "identity_webhooks", __name__, url_prefix="/api/webhooks", description="Identity provider webhooks"
+)
 
 
 def _user_view(user) -> dict:
@@ -80,3 +83,19 @@ class Me(MethodView):
     def get(self):
         """The calling user and the workspaces they belong to"""
         return responses.one(_user_view(service.get_user(current.user_id)))
+
+
+@identity_hooks.route("/clerk")
+class ClerkWebhook(MethodView):
+    decorators = [exempt]  # the provider's retries must never be refused by a rate limit
+
+    @identity_hooks.response(200, ReceivedSchema)
+    @identity_hooks.alt_response(400, response="BAD_REQUEST")
+    @identity_hooks.alt_response(409, response="CONFLICT")
+    @identity_hooks.alt_response(503, response="SERVICE_UNAVAILABLE")
+    def post(self):
+        """Clerk's `user.created`, `user.updated` and `user.deleted` events keep users in step
+        (public; authenticated by the `svix-id`, `svix-timestamp` and `svix-signature` headers;
+        off unless CLERK_WEBHOOK_SECRET is set). A deleted user can no longer log in."""
+        identity.receive(request.get_data(), request.headers)
+        return {"received": True}

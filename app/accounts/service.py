@@ -34,7 +34,7 @@ def get_user_by_email(email: str) -> User | None:
     return db.session.scalar(sa.select(User).where(User.email_normalized == normalize_email(email)))
 
 
-def _new_user(email: str, password: str, name: str | None, is_platform_admin: bool = False) -> User:
+def _new_user(email: str, password: str | None, name: str | None, is_platform_admin: bool = False) -> User:
     if get_user_by_email(email) is not None:
         raise conflict("email", "An account with this email already exists.")
     user = User(
@@ -50,11 +50,16 @@ def _new_user(email: str, password: str, name: str | None, is_platform_admin: bo
     return user
 
 
-def create_user(email: str, password: str, name: str | None = None, is_platform_admin: bool = False) -> User:
-    """A user with their personal workspace (owner), as signup and the CLI make them."""
+def create_user(
+    email: str, password: str | None, name: str | None = None, is_platform_admin: bool = False, **fields
+) -> User:
+    """A user with their personal workspace (owner), as signup, the CLI and the identity provider
+    make them (`password` None: the user signs in elsewhere)."""
     from ..workspaces import service as workspaces  # workspaces needs users too: import late
 
     user = _new_user(email, password, name, is_platform_admin)
+    for field, value in fields.items():
+        setattr(user, field, value)
     workspace = workspaces.create_personal_workspace(user)
     user.default_workspace_id = workspace.id
     db.session.commit()
@@ -70,6 +75,8 @@ def login(email: str, password: str, client_ip: str) -> tuple[str, Session, User
     ratelimit.hit(f"{per_minute}/minute", "login-ip", client_ip)
     ratelimit.hit(f"{per_minute}/minute", "login-email", normalize_email(email))
     user = get_user_by_email(email)
+    if user is not None and user.deactivated_at is not None:
+        user = None
     if not verify_password(user.password_hash if user else None, password) or user is None:
         raise ApiError(401, "unauthorized", "Invalid email or password.")
     token = SESSION_TOKEN_PREFIX + random_base62(43)
@@ -102,7 +109,7 @@ def load_session_principal(token: str) -> Principal:
     if row is None:
         raise ApiError(401, "unauthorized")
     session, user = row
-    if session.revoked_at is not None or as_utc(session.expires_at) <= utcnow():
+    if session.revoked_at is not None or as_utc(session.expires_at) <= utcnow() or user.deactivated_at is not None:
         raise ApiError(401, "unauthorized")
     return Principal(
         user_id=user.id,

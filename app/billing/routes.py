@@ -5,9 +5,9 @@ from ..core import responses
 from ..core.api import Blueprint
 from ..core.auth import current
 from ..core.ratelimit import exempt
-from ..core.schemas import envelope
+from ..core.schemas import ReceivedSchema, envelope
 from . import service
-from .schemas import BudgetRequest, BudgetSchema, CheckoutRequest, ReceivedSchema, SubscriptionSchema, UrlSchema
+from .schemas import BudgetRequest, BudgetSchema, CheckoutRequest, SubscriptionSchema, UrlSchema
 
 blp = Blueprint("billing", __name__, url_prefix="/api/v1/billing", description="Stripe billing")
 hooks = Blueprint("provider_webhooks", __name__, url_prefix="/api/webhooks", description="Provider webhooks")

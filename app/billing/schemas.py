@@ -32,7 +32,3 @@ class BudgetRequest(Schema):
         validate=validate.Range(min=0, max=10_000),
         metadata={"description": "EUR per period, 0–10,000; null: no cap", "example": 10.0},
     )
-
-
-class ReceivedSchema(Schema):
-    received = fields.Boolean(metadata={"example": True})

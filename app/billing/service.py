@@ -4,14 +4,14 @@ library (`STRIPE_API_BASE` points it at another host, for tests)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import stripe
 from flask import current_app, request
 from sqlalchemy.exc import IntegrityError
 
-from ..core.clock import utcnow
+from ..core.clock import as_utc, utcnow
 from ..core.errors import ApiError, not_found, validation_failed
 from ..extensions import db
 from ..workspaces import service as workspaces
@@ -127,6 +127,17 @@ def budget_cap(workspace_id: str) -> Decimal | None:
         return None
     account = db.session.get(BillingAccount, workspace_id)
     return account.budget_cap_eur if account else None
+
+
+def period_anchor(workspace_id: str) -> date | None:
+    """entitlements' view: a subscribed workspace's periods start on its billing day (the day
+    of the subscription's current period start); None while billing is off or unsubscribed."""
+    if not current_app.config.get("STRIPE_SECRET_KEY"):
+        return None
+    account = db.session.get(BillingAccount, workspace_id)
+    if account is None or account.plan is None or account.current_period_start is None:
+        return None
+    return as_utc(account.current_period_start).date()
 
 
 def set_budget(workspace_id: str, cap_eur: float | None) -> dict:

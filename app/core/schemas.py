@@ -83,6 +83,12 @@ class ErrorSchema(_Schema):
         unknown = EXCLUDE
 
 
+class ReceivedSchema(_Schema):
+    """What a provider webhook (Stripe, the identity provider) answers once an event is taken."""
+
+    received = fields.Boolean(metadata={"example": True})
+
+
 class PageMeta(_Schema):
     current_page = fields.Integer(required=True)
     # `from`/`to` are Python keywords: declared under other names and renamed with data_key.

@@ -51,7 +51,7 @@ def buffered(workspace_id: str, feature: str) -> int:
     """The counted requests of the period (added to manual `api_calls` records by the service)."""
     if feature != FEATURE:
         return 0
-    start, end = service.period()
+    start, end = service.period(workspace_id)
     return sum(requests_per_day(workspace_id, start, end).values())
 
 
@@ -82,7 +82,7 @@ def _before_today(workspace_id: str, tier: str) -> tuple[int | None, int]:
     now = time.monotonic()
     if entry is None or entry[0] < now:
         today = utcnow().date()
-        start, _ = service.period()
+        start, _ = service.period(workspace_id)
         limit = service.limit_of(workspace_id, tier, FEATURE)
         earlier = sum(service.per_day(workspace_id, REQUESTS, start, today).values())
         manual = service.used_directly(workspace_id, FEATURE)

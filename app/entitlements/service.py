@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import calendar
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -59,12 +59,33 @@ def clear_override(workspace_id: str, feature: str) -> bool:
     return bool(deleted.rowcount)  # type: ignore[attr-defined]
 
 
-def period(now: datetime | None = None) -> tuple[date, date]:
-    """The current monthly period [start, next start): calendar months, in UTC."""
+def register_period_anchor(app: Flask, anchor: Callable[[str], date | None]) -> None:
+    """Billing says on which day a subscribed workspace's monthly periods start (None: it has
+    no subscription)."""
+    app.extensions["entitlements.period_anchor"] = anchor
+
+
+def period(workspace_id: str, now: datetime | None = None) -> tuple[date, date]:
+    """The workspace's current monthly period [start, next start), in whole UTC days: months from
+    its subscription's billing day (the 31st is the month's last day in shorter months, as Stripe
+    does), otherwise calendar months."""
     today = (now or utcnow()).date()
-    start = today.replace(day=1)
-    days = calendar.monthrange(start.year, start.month)[1]
-    return start, start + timedelta(days=days)
+    anchor_of = current_app.extensions.get("entitlements.period_anchor")
+    anchor = anchor_of(workspace_id) if anchor_of else None
+    day = anchor.day if anchor else 1
+
+    def start_in(year: int, month: int) -> date:
+        return date(year, month, min(day, calendar.monthrange(year, month)[1]))
+
+    start = start_in(today.year, today.month)
+    if start > today:
+        start = start_in(*_month_after(today.year, today.month, -1))
+    return start, start_in(*_month_after(start.year, start.month, 1))
+
+
+def _month_after(year: int, month: int, months: int) -> tuple[int, int]:
+    index = year * 12 + month - 1 + months
+    return index // 12, index % 12 + 1
 
 
 # --- usage -----------------------------------------------------------------------------------
@@ -95,7 +116,7 @@ def used_directly(workspace_id: str, feature: str) -> int:
     if feature in plans.NOT_RESET:
         where = UsageCounter.day == NEVER_RESET
     else:
-        start, end = period()
+        start, end = period(workspace_id)
         where = sa.and_(UsageCounter.day >= start, UsageCounter.day < end)
     total = db.session.scalar(
         sa.select(sa.func.coalesce(sa.func.sum(UsageCounter.used), 0)).where(
@@ -220,7 +241,7 @@ def _notice_thresholds(workspace_id: str, feature: str, before: int, after: int,
     """Record each threshold this change crosses, once per period (in the caller's transaction)."""
     if not limit:
         return
-    start = NEVER_RESET if feature in plans.NOT_RESET else period()[0]
+    start = NEVER_RESET if feature in plans.NOT_RESET else period(workspace_id)[0]
     for level, event in THRESHOLDS:
         mark = limit * level / 100
         if before < mark <= after:
@@ -346,7 +367,7 @@ def record_usage(
 
 
 def summary(workspace_id: str, tier: str) -> dict:
-    _, reset_at = period()
+    _, reset_at = period(workspace_id)
     entitlements = {}
     for feature in plans.FEATURES:
         limit = limit_of(workspace_id, tier, feature)

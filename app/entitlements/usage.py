@@ -20,7 +20,7 @@ def _count(name: str, workspace_id: str) -> int:
 
 
 def overview(workspace_id: str) -> dict:
-    start, end = service.period()
+    start, end = service.period(workspace_id)
     return {
         "server_count": _count("mcp_servers", workspace_id),
         "active_servers": _count("mcp_servers.active", workspace_id),

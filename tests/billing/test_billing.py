@@ -7,6 +7,9 @@ import hashlib
 import hmac
 import json
 import time
+from datetime import UTC, datetime
+
+import time_machine
 
 from tests import factories
 from tests.assertions import denied
@@ -166,3 +169,36 @@ def test_budget_cap(client, owner, stripe_stand_in):
     assert client.post(f"{BILLING}/budget", json={"cap_eur": None}, headers=owner.headers).json == {
         "data": {"cap_eur": None}
     }
+
+
+def test_a_subscribed_workspace_meters_by_its_billing_period(client, owner, stripe_stand_in):
+    """Metered usage resets on the subscription's billing day (the 31st falls on a shorter
+    month's last day); unsubscribed, on the 1st of the month."""
+    client.post(f"{BILLING}/checkout", json={"plan_id": "pro"}, headers=owner.headers)
+    jan31 = int(datetime(2026, 1, 31, 10, 0, tzinfo=UTC).timestamp())
+    billed = {**subscription(), "current_period_start": jan31, "current_period_end": jan31 + 28 * 86400}
+    used = "/api/v1/entitlements/check?feature=seo_reports"
+
+    def seo_reports() -> tuple[int, str]:
+        usage = client.get(used, headers=owner.headers).json["current_usage"]
+        summary = client.get("/api/v1/entitlements/summary", headers=owner.headers).json["data"]
+        return usage, summary["entitlements"]["seo_reports"]["reset_at"]
+
+    def record(quantity: int) -> None:
+        body = {"feature": "seo_reports", "quantity": quantity}
+        assert client.post("/api/v1/entitlements/usage", json=body, headers=owner.headers).status_code == 200
+
+    with time_machine.travel(datetime(2026, 2, 27, 12, 0, tzinfo=UTC), tick=False):
+        signed(client, event("evt_1", "customer.subscription.created", billed, created=jan31))
+        record(5)
+        assert seo_reports() == (5, "2026-02-28T00:00:00Z")
+    with time_machine.travel(datetime(2026, 2, 28, 0, 30, tzinfo=UTC), tick=False):
+        assert seo_reports() == (0, "2026-03-31T00:00:00Z")
+        record(2)
+    with time_machine.travel(datetime(2026, 3, 10, 9, 0, tzinfo=UTC), tick=False):
+        record(3)
+    with time_machine.travel(datetime(2026, 3, 30, 23, 0, tzinfo=UTC), tick=False):
+        assert seo_reports() == (5, "2026-03-31T00:00:00Z")
+        cancelled = event("evt_2", "customer.subscription.deleted", subscription(status="canceled"), jan31 + 60)
+        signed(client, cancelled)
+        assert seo_reports() == (3, "2026-04-01T00:00:00Z")  # the calendar month: March 10th's 3 only
