@@ -70,6 +70,8 @@ def _register_domains(app: Flask) -> None:
     from .accounts import cli as accounts_cli
     from .accounts import routes as accounts_routes
     from .accounts import service as accounts_service
+    from .ai import routes as ai_routes
+    from .ai import service as ai_service
     from .api_keys import cli as api_keys_cli
     from .api_keys import routes as api_keys_routes
     from .api_keys import service as api_keys_service
@@ -97,7 +99,7 @@ def _register_domains(app: Flask) -> None:
     core_auth.register_token_loader(app, api_keys_service.KEY_PREFIX, api_keys_service.load_key_principal)
     core_auth.register_membership_loader(app, workspaces_service.load_membership)
     core_events.init_app(app, on_committed=webhooks_service.dispatch_committed)
-    for service in (workspaces_service, api_keys_service, webhooks_service, entitlements_service):
+    for service in (workspaces_service, api_keys_service, webhooks_service, entitlements_service, ai_service):
         core_events.register_event_types(app, service.EVENT_TYPES)
     core_events.register_event_types(app, [*entities_registry.event_types(), *entities_catalog.EVENT_TYPES])
     core_events.register_event_type_source(app, entities_registry.custom_event_types)
@@ -127,6 +129,7 @@ def _register_domains(app: Flask) -> None:
         billing_routes.blp,
         billing_routes.hooks,
         accounts_routes.identity_hooks,
+        ai_routes.blp,
     ):
         api.register_blueprint(blueprint)
     app.register_blueprint(system_routes.assets)

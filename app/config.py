@@ -84,6 +84,14 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         "STRIPE_PRICE_PRO": env.get("STRIPE_PRICE_PRO") or None,
         "STRIPE_API_BASE": env.get("STRIPE_API_BASE") or None,
         "CLERK_WEBHOOK_SECRET": env.get("CLERK_WEBHOOK_SECRET") or None,
+        # AI: any OpenAI-compatible Chat Completions server; off (503) without a base URL and model
+        "AI_BASE_URL": env.get("AI_BASE_URL") or None,
+        "AI_API_KEY": env.get("AI_API_KEY") or None,
+        "AI_MODEL": env.get("AI_MODEL") or None,
+        "AI_ALLOWED_MODELS": _env_list("AI_ALLOWED_MODELS"),
+        "AI_TIMEOUT": float(env.get("AI_TIMEOUT", 60)),
+        # open AI streams each hold a gunicorn thread: at most half of them, so other requests find one
+        "AI_STREAMS_PER_PROCESS": max(1, int(env.get("GUNICORN_THREADS", 8)) // 2),
         "OVERAGE_PRICES_EUR": _prices("OVERAGE_PRICES_EUR"),
         # webhooks: seconds before each automatic attempt; manual retries count toward the maximum
         "WEBHOOK_RETRY_SCHEDULE": _env_seconds("WEBHOOK_RETRY_SCHEDULE", "0,5,300,1800,7200,18000,36000,36000"),

@@ -108,6 +108,7 @@ def _isolated(app):
 def _reset_shared_state(app) -> None:
     limiter.reset()
     app.extensions["core.credentials_cache"].clear()
+    app.extensions.pop("ai.streams", None)  # a test's open AI streams end with it
     redis = app.extensions["core.jobs"].redis
     if redis is not None:
         redis.flushdb()

@@ -131,11 +131,17 @@ def _headers(response):
     return response
 
 
-def hit(limit: str, *identity: str) -> None:
-    """A stricter limit of one endpoint (login, …) in the same shared storage; 429 when spent."""
+def hit(limit: str, *identity: str, shown: bool = False) -> None:
+    """A stricter limit of one endpoint (login, …) in the same shared storage; 429 when spent.
+    `shown`: the response's X-RateLimit headers tell this limit instead of the tier's."""
     item = parse(limit)
     count, reset = _count(item, *identity)
-    if count > item.amount:
+    if shown:
+        reset_at = reset()
+        g.rate_limit = item.amount, item.amount - count, int(reset_at + 1)
+        if count > item.amount:
+            raise too_many(item.amount, reset_at)
+    elif count > item.amount:
         raise too_many(item.amount, reset())
 
 

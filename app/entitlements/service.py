@@ -366,6 +366,33 @@ def record_usage(
     return result
 
 
+def charge(workspace_id: str, tier: str, feature: str, quantity: int, key: str, metadata: dict | None = None) -> bool:
+    """Record usage that has already happened (an AI answer), once per `key`, whatever the limit:
+    limits are checked before such work, which may overrun them by one piece. In the caller's
+    transaction; False when `key` was charged already."""
+    _serialize(workspace_id, feature)
+    before = used(workspace_id, feature)
+    try:
+        with db.session.begin_nested():
+            db.session.add(
+                UsageRecord(
+                    id=new_id("usg"),
+                    workspace_id=workspace_id,
+                    feature=feature,
+                    quantity=quantity,
+                    idempotency_key=key,
+                    meta=metadata,
+                    answer={"recorded": True, "feature": feature, "quantity": quantity},
+                    created_at=utcnow(),
+                )
+            )
+    except IntegrityError:
+        return False
+    add_usage(workspace_id, feature, quantity)
+    _notice_thresholds(workspace_id, feature, before, before + quantity, limit_of(workspace_id, tier, feature))
+    return True
+
+
 def summary(workspace_id: str, tier: str) -> dict:
     _, reset_at = period(workspace_id)
     entitlements = {}
