@@ -60,3 +60,8 @@ bench-webhooks: install
 .PHONY: bench-entities
 bench-entities: install
 	$(BIN)/python -m bench.entities
+
+## bench-ai: p99 of an authenticated GET with 8 AI chat streams open vs idle, under gunicorn (target: within 2x)
+.PHONY: bench-ai
+bench-ai: install
+	$(BIN)/python -m bench.ai

@@ -140,6 +140,24 @@ def ns():
 
 
 @pytest.fixture
+def ai_stand_in(app, monkeypatch):
+    """AI configured, pointing at a local Chat Completions stand-in (tests/ai)."""
+    from tests.ai import ChatStandIn
+
+    server = ChatStandIn()
+    for name, value in {
+        "AI_BASE_URL": server.base_url,
+        "AI_API_KEY": "sk-provider-test",
+        "AI_MODEL": "test-model",
+        "AI_ALLOWED_MODELS": ["test-model", "other-model"],
+        "AI_TIMEOUT": 5.0,
+    }.items():
+        monkeypatch.setitem(app.config, name, value)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
 def stripe_stand_in(app, monkeypatch):
     """Billing configured, with the stripe library talking to a local stand-in."""
     server = StripeStandIn()

@@ -214,7 +214,7 @@ def aim_at_real_resources(case, account) -> None:
 
 @schema.parametrize()
 @settings(max_examples=20, derandomize=True, deadline=None, suppress_health_check=list(HealthCheck))
-def test_api_conforms_to_its_document(case, app, enterprise, stripe_stand_in, monkeypatch):
+def test_api_conforms_to_its_document(case, app, enterprise, stripe_stand_in, ai_stand_in, monkeypatch):
     monkeypatch.setitem(app.config, "CLERK_WEBHOOK_SECRET", "whsec_" + "A" * 44)  # the identity webhook on
     aim_at_real_resources(case, enterprise)
     case.call_and_validate(

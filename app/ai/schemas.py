@@ -14,7 +14,7 @@ SYSTEM = fields.String(
 )
 
 
-class UsageSchema(Schema):
+class TokenUsageSchema(Schema):
     prompt_tokens = fields.Integer(allow_none=True, metadata={"example": 12})
     completion_tokens = fields.Integer(allow_none=True, metadata={"example": 30})
     total_tokens = fields.Integer(allow_none=True, metadata={"example": 42})
@@ -40,7 +40,7 @@ class MessageSchema(Schema):
         }
     )
     model = fields.String(allow_none=True, metadata={"example": "gpt-4o-mini"})
-    usage = fields.Nested(UsageSchema, allow_none=True)
+    usage = fields.Nested(TokenUsageSchema, allow_none=True)
     credits_charged = fields.Integer(metadata={"example": 42})
     created_at = UtcDateTime(metadata={"example": "2026-01-15T10:31:00Z"})
 
@@ -66,7 +66,7 @@ class ChatRequest(Schema):
 class ChatAnswerSchema(Schema):
     chat_id = fields.String(metadata={"example": "cht_4Tq9Lm2Xa8Rk1Vb6Zc3Nd7Pe"})
     message = fields.Nested(MessageSchema)
-    usage = fields.Nested(UsageSchema, allow_none=True)
+    usage = fields.Nested(TokenUsageSchema, allow_none=True)
     credits_charged = fields.Integer(metadata={"example": 42})
 
 
@@ -85,5 +85,5 @@ class GenerationSchema(Schema):
     id = fields.String(metadata={"description": "The charge's key", "example": "gen_5Rt8Yu1Io4Pa7Sd2Fg6Hj9Kl"})
     model = fields.String(metadata={"example": "gpt-4o-mini"})
     text = fields.String(metadata={"example": "A short product description…"})
-    usage = fields.Nested(UsageSchema, allow_none=True)
+    usage = fields.Nested(TokenUsageSchema, allow_none=True)
     credits_charged = fields.Integer(metadata={"example": 42})
