@@ -113,6 +113,17 @@ def test_a_provider_failing_midway_ends_the_stream_with_an_error_event(client, o
     assert (answer.status, answer.content) == ("error", "Hello, ")
 
 
+def test_a_provider_going_silent_midway_times_out_into_an_error_event(client, app, owner, stand_in, monkeypatch):
+    monkeypatch.setitem(app.config, "AI_TIMEOUT", 0.3)
+    stand_in.delay = 0.6  # the first chunk comes at once, the pieces after it too late
+    response = client.post(CHAT, json={"message": "hi"}, headers=owner.headers)
+    seen = events_of(response.get_data(as_text=True))
+    assert [name for name, _ in seen] == ["start", "error"]
+    assert seen[-1][1]["error"] == "upstream_error" and "in time" in seen[-1][1]["message"]
+    _, answer = messages_of(seen[0][1]["chat_id"])
+    assert (answer.status, answer.content) == ("error", "")
+
+
 @pytest.mark.parametrize("mode", ["401", "500", "timeout"])
 @pytest.mark.parametrize("stream", [True, False])
 def test_a_provider_failing_before_the_first_byte_is_a_502_and_saves_nothing(
