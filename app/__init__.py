@@ -84,6 +84,8 @@ def _register_domains(app: Flask) -> None:
     from .entitlements import routes as entitlements_routes
     from .entitlements import service as entitlements_service
     from .events import routes as events_routes
+    from .mcp import routes as mcp_routes
+    from .mcp import service as mcp_service
     from .system import cli as system_cli
     from .system import routes as system_routes
     from .webhooks import cli as webhooks_cli
@@ -107,10 +109,13 @@ def _register_domains(app: Flask) -> None:
         ("webhooks", webhooks_service.endpoint_count),
         ("records", entities_service.record_count),
         ("custom_entities", entities_catalog.custom_entity_count),
+        ("mcp_servers", mcp_service.server_count),
+        ("mcp_servers.active", mcp_service.active_server_count),
     ):
         entitlements_service.register_counter(app, feature, count)
     entitlements_service.register_budget(app, billing_service.budget_cap)
     metering.init_app(app)
+    app.config["ENDPOINT_BODY_LIMITS"]["mcp.Specs"] = app.config["MCP_SPEC_MAX_BYTES"]
 
     app.url_map.converters["entity"] = entities_catalog.EntityNameConverter
     for blueprint in (
@@ -125,6 +130,7 @@ def _register_domains(app: Flask) -> None:
         entitlements_routes.usage_blp,
         billing_routes.blp,
         billing_routes.hooks,
+        mcp_routes.blp,
     ):
         api.register_blueprint(blueprint)
     app.register_blueprint(system_routes.assets)
