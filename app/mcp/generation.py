@@ -65,7 +65,7 @@ def _short_hash(text: str) -> str:
 def base_name(method: str, path: str, operation: dict) -> tuple[str, bool]:
     """The reduced name, and whether it was cut to fit."""
     raw = operation.get("operationId")
-    raw = raw if isinstance(raw, str) and raw.strip() else f"{method}_{path}"
+    raw = raw if isinstance(raw, str) and raw.strip() else f"{method}_{path.strip('/')}"
     name = _UNSAFE.sub("_", raw).strip("_") or method
     if len(name) > MAX_NAME:
         return name[: MAX_NAME - HASH_LENGTH - 1].rstrip("_"), True

@@ -70,3 +70,18 @@ def upstream_spec() -> dict:
             }
         },
     )
+
+
+def make_spec(client, account, raw=None, name: str = "Spec") -> dict:
+    response = client.post(
+        "/api/v1/mcp/specs", json={"name": name, "raw_spec": raw or petstore_yaml()}, headers=account.headers
+    )
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()["data"]
+
+
+def make_server(client, account, spec_id: str, **fields) -> dict:
+    body = {"slug": "petstore", "name": "Petstore", "auth_mode": "none", "base_url": "https://petstore.example.com/v1"}
+    response = client.post(f"/api/v1/mcp/specs/{spec_id}/servers", json={**body, **fields}, headers=account.headers)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()["data"]
