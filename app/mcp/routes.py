@@ -5,9 +5,13 @@ from ..core.api import Blueprint
 from ..core.auth import current
 from ..core.lists import ListQuery, ListSpec, paginate
 from ..core.schemas import created_envelope, envelope, page_envelope
-from . import service
-from .models import McpServer, McpSpec, McpTool
+from . import calls, service
+from .models import McpCredential, McpServer, McpSpec, McpTool
 from .schemas import (
+    CallLogPage,
+    CallLogQuery,
+    CredentialCreate,
+    CredentialSchema,
     ServerCreate,
     ServerSchema,
     ServerUpdate,
@@ -15,8 +19,12 @@ from .schemas import (
     SpecListQuery,
     SpecSchema,
     SpecUpdate,
+    ToolCallRequest,
+    ToolCallResponse,
     ToolListQuery,
     ToolSchema,
+    ToolTestRequest,
+    ToolTestResponse,
     ToolUpdate,
 )
 
@@ -39,6 +47,9 @@ SERVERS = ListSpec(
 TOOLS = ListSpec(
     McpTool, ToolSchema, sortable=("name", "created_at"), searchable=("name", "description"), default_sort="name"
 )
+CREDENTIALS = ListSpec(McpCredential, CredentialSchema, sortable=("created_at", "label"))
+# Credentials are secrets of the upstream API: managing them is for admins (API.md §3).
+ADMIN = "admin"
 SPEC_IMPORT_MESSAGE = "Spec imported successfully."
 
 
@@ -160,3 +171,74 @@ class ToolItem(MethodView):
     def patch(self, data, server_id, tool_id):
         """Turn a tool on or off (`is_active`); an inactive tool is neither listed to agents nor callable"""
         return responses.one(service.update_tool(current.workspace_id, server_id, tool_id, data))
+
+
+@blp.route("/servers/<string:server_id>/credentials")
+class Credentials(MethodView):
+    @blp.auth(scope="mcp:read", role=ADMIN)
+    @blp.arguments(ListQuery, location="query", error_status_code=400)
+    @blp.response(200, page_envelope(CredentialSchema))
+    def get(self, query, server_id):
+        """List a server's credentials (label, type, created and last-used time; never the secret)"""
+        return paginate(calls.credentials_query(current.workspace_id, server_id), CREDENTIALS, query)
+
+    @blp.auth(scope="mcp:write", role=ADMIN)
+    @blp.arguments(CredentialCreate)
+    @blp.response(201, created_envelope(CredentialSchema, "Credential stored."))
+    def post(self, data, server_id):
+        """Store a credential, encrypted; tool calls send the newest one of the server's auth_mode
+
+        `api_key` goes in the server's `auth_header` or `auth_query_param`, `bearer` as
+        `Authorization: Bearer …`, `basic` (`user:password`) as `Authorization: Basic …`.
+        """
+        return responses.created(calls.add_credential(current.workspace_id, server_id, data), "Credential stored.")
+
+
+@blp.route("/servers/<string:server_id>/credentials/<string:credential_id>")
+class CredentialItem(MethodView):
+    @blp.auth(scope="mcp:delete", role=ADMIN)
+    @blp.response(204)
+    def delete(self, server_id, credential_id):
+        """Delete a credential"""
+        calls.delete_credential(current.workspace_id, server_id, credential_id)
+
+
+@blp.route("/tools/call")
+class ToolCall(MethodView):
+    @blp.auth(scope="mcp:write")
+    @blp.arguments(ToolCallRequest)
+    @blp.response(200, ToolCallResponse)
+    @blp.alt_response(409, response="CONFLICT")
+    @blp.alt_response(502, response="BAD_GATEWAY")
+    def post(self, data):
+        """Call a tool: its upstream request, with the server's credential
+
+        `arguments` are checked against the tool's input schema first (`422`). An upstream answer
+        that is not 2xx is a result with `is_error: true`; an upstream that cannot be reached is
+        `502 upstream_error`; past the server's `rate_limit_per_minute`, `429`.
+        """
+        return calls.call_by_reference(
+            current.workspace_id, data["server"], data["tool"], data["arguments"], current.credential_id
+        )
+
+
+@blp.route("/servers/<string:server_id>/test")
+class ServerTest(MethodView):
+    @blp.auth(scope="mcp:write")
+    @blp.arguments(ToolTestRequest)
+    @blp.response(200, ToolTestResponse)
+    @blp.alt_response(409, response="CONFLICT")
+    @blp.alt_response(502, response="BAD_GATEWAY")
+    def post(self, data, server_id):
+        """Try one tool of the server with an input, and see the result with its timing"""
+        return calls.test_tool(current.workspace_id, server_id, data["tool_name"], data["input"], current.credential_id)
+
+
+@blp.route("/servers/<string:server_id>/logs")
+class Logs(MethodView):
+    @blp.auth(scope="mcp:read")
+    @blp.arguments(CallLogQuery, location="query", error_status_code=400)
+    @blp.response(200, CallLogPage)
+    def get(self, query, server_id):
+        """The server's tool calls, newest first: a cursor list (`next_cursor`, `has_more`)"""
+        return calls.logs_page(current.workspace_id, server_id, query)
