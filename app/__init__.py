@@ -84,6 +84,7 @@ def _register_domains(app: Flask) -> None:
     from .entitlements import routes as entitlements_routes
     from .entitlements import service as entitlements_service
     from .events import routes as events_routes
+    from .mcp import protocol_routes as mcp_protocol
     from .mcp import routes as mcp_routes
     from .mcp import service as mcp_service
     from .system import cli as system_cli
@@ -134,6 +135,7 @@ def _register_domains(app: Flask) -> None:
     ):
         api.register_blueprint(blueprint)
     app.register_blueprint(system_routes.assets)
+    app.register_blueprint(mcp_protocol.blp)
     for group in (
         accounts_cli.users,
         workspaces_cli.workspaces,
