@@ -84,6 +84,7 @@ def _register_domains(app: Flask) -> None:
     from .entitlements import routes as entitlements_routes
     from .entitlements import service as entitlements_service
     from .events import routes as events_routes
+    from .mcp import cli as mcp_cli
     from .mcp import protocol_routes as mcp_protocol
     from .mcp import routes as mcp_routes
     from .mcp import service as mcp_service
@@ -143,5 +144,6 @@ def _register_domains(app: Flask) -> None:
         system_cli.demo,
         webhooks_cli.webhooks,
         entitlements_cli.entitlements,
+        mcp_cli.mcp,
     ):
         app.cli.add_command(group)

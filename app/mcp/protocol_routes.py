@@ -14,7 +14,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from ..core import auth as core_auth
 from ..core.errors import ApiError, not_found
 from ..workspaces import service as workspaces
-from . import protocol
+from . import entity_tools, protocol
 from .protocol import RpcError
 from .service import server_by_slug
 
@@ -84,6 +84,12 @@ def _server_handler(server_slug: str):
         return protocol.server_handler(server, principal.credential_id)
 
     return handler_for
+
+
+@blp.route("/<string:workspace_slug>/entities", methods=["POST"], provide_automatic_options=False)
+def entities_endpoint(workspace_slug: str):
+    """The workspace's entities as tools: no spec needed (a server may not take the slug)."""
+    return serve(workspace_slug, entity_tools.entities_handler)
 
 
 @blp.route("/<string:workspace_slug>/<string:server_slug>", methods=["POST"], provide_automatic_options=False)

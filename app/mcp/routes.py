@@ -5,13 +5,14 @@ from ..core.api import Blueprint
 from ..core.auth import current
 from ..core.lists import ListQuery, ListSpec, paginate
 from ..core.schemas import created_envelope, envelope, page_envelope
-from . import calls, service
+from . import calls, resources, service
 from .models import McpCredential, McpServer, McpSpec, McpTool
 from .schemas import (
     CallLogPage,
     CallLogQuery,
     CredentialCreate,
     CredentialSchema,
+    ResourceSchema,
     ServerCreate,
     ServerSchema,
     ServerUpdate,
@@ -242,3 +243,13 @@ class Logs(MethodView):
     def get(self, query, server_id):
         """The server's tool calls, newest first: a cursor list (`next_cursor`, `has_more`)"""
         return calls.logs_page(current.workspace_id, server_id, query)
+
+
+@blp.route("/resources/<path:uri>", merge_slashes=False)
+class Resource(MethodView):
+    @blp.auth(scope="mcp:read")
+    @blp.response(200, envelope(ResourceSchema))
+    def get(self, uri):
+        """Read a resource: `openapi://servers/{slug}` (a server's OpenAPI document) or
+        `entities://{entity}/{id}` (a record; needs `{entity}:read`). The uri may be URL-encoded."""
+        return responses.one(resources.read(current.workspace_id, current, uri))

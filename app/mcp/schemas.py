@@ -120,7 +120,11 @@ class ServerUpdate(Schema):
 
 
 class ServerCreate(ServerUpdate):
-    slug = fields.String(required=True, validate=SLUG, metadata={"example": "petstore"})
+    slug = fields.String(
+        required=True,
+        validate=[SLUG, validate.NoneOf(("entities",), error="'entities' is the workspace's entities endpoint.")],
+        metadata={"description": "The MCP endpoint is /mcp/{workspace_slug}/{slug}", "example": "petstore"},
+    )
     name = fields.String(required=True, validate=validate.Length(min=1, max=255), metadata={"example": "Petstore"})
     base_url = fields.String(
         required=True,
@@ -228,6 +232,12 @@ class CallLogSchema(Schema):
     source = fields.String(metadata={"description": "rest or protocol", "example": "rest"})
     api_key_id = fields.String(allow_none=True, metadata={"description": "The calling key (or session)"})
     created_at = UtcDateTime(metadata={"example": "2026-01-15T10:30:00Z"})
+
+
+class ResourceSchema(Schema):
+    uri = fields.String(metadata={"example": "entities://tasks/tsk_2Jd8Kq4Lm9Np3Qr7St1Uv5Wx"})
+    mime_type = fields.String(metadata={"example": "application/json"})
+    content = fields.Raw(metadata={"description": "The OpenAPI document, or the record"})
 
 
 class CursorMeta(Schema):

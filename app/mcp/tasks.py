@@ -71,13 +71,17 @@ def import_spec(spec_id: str) -> None:
 
 
 def purge_call_logs() -> int:
-    """Periodic: delete tool-call logs older than MCP_LOG_RETENTION_DAYS, in batches."""
+    """Periodic: delete tool-call logs older than MCP_LOG_RETENTION_DAYS, in batches. Nothing to
+    delete takes no write lock (on SQLite every web process runs this at start)."""
     cutoff = utcnow() - timedelta(days=current_app.config["MCP_LOG_RETENTION_DAYS"])
     deleted = 0
     while True:
-        batch = sa.select(McpCallLog.seq).where(McpCallLog.created_at < cutoff).limit(PURGE_BATCH)
-        result = db.session.execute(sa.delete(McpCallLog).where(McpCallLog.seq.in_(batch.scalar_subquery())))
-        db.session.commit()
-        deleted += result.rowcount  # type: ignore[attr-defined]
-        if result.rowcount < PURGE_BATCH:  # type: ignore[attr-defined]
+        batch = list(
+            db.session.scalars(sa.select(McpCallLog.seq).where(McpCallLog.created_at < cutoff).limit(PURGE_BATCH))
+        )
+        if not batch:
+            db.session.rollback()
             return deleted
+        db.session.execute(sa.delete(McpCallLog).where(McpCallLog.seq.in_(batch)))
+        db.session.commit()
+        deleted += len(batch)

@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
+import urllib.error
 import urllib.request
 from contextlib import ExitStack
 
@@ -27,14 +29,23 @@ EMAIL = "agent-owner@example.com"
 
 
 def _api(port: int, key: str, path: str, body: dict) -> dict:
+    """POST as a client would: a 503 (on SQLite, the web process's periodic jobs writing at start
+    can lock the database for a moment) is retried."""
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}{path}",
         data=json.dumps(body).encode(),
         headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
         method="POST",
     )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())
+    for attempt in range(5):
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            if exc.code != 503 or attempt == 4:
+                raise
+            time.sleep(0.2)
+    raise AssertionError("unreachable")
 
 
 @pytest.fixture(scope="module")
