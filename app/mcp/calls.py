@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import time
+from datetime import timedelta
 
 import sqlalchemy as sa
 from jsonschema import Draft202012Validator
@@ -22,6 +23,7 @@ from .models import McpCallLog, McpCredential, McpServer, McpTool
 from .service import get_server, server_by_slug, servers_query
 
 TOOL_CALLS = "mcp_tool_calls"
+LAST_USED_EVERY = timedelta(minutes=1)  # a credential's last_used_at is that precise, not one write a call
 
 
 # --- credentials -----------------------------------------------------------------------------
@@ -120,25 +122,31 @@ def call(server: McpServer, tool_name: str, arguments: dict, *, source: str, cal
         result = upstream.send(request)
     except outbound.OutboundError as exc:
         failure = str(exc)
-    log = McpCallLog(
-        id=new_id("mcl"),
-        workspace_id=server.workspace_id,
-        server_id=server.id,
-        tool_name=tool.name,
-        method=tool.method,
-        status_code=result["status_code"] if result else None,
-        is_error=result["is_error"] if result else True,
-        error=(failure or (f"HTTP {result['status_code']}" if result and result["is_error"] else None)),
-        duration_ms=result["duration_ms"] if result else int((time.monotonic() - started) * 1000),
-        request_bytes=len(request.body or b""),
-        response_bytes=result["size"] if result else 0,
-        source=source,
-        api_key_id=caller_id,
-        created_at=utcnow(),
+    now = utcnow()
+    # Core statements, not the ORM's unit of work: this write is on every tool call's path
+    db.session.execute(
+        sa.insert(McpCallLog).values(
+            id=new_id("mcl"),
+            workspace_id=server.workspace_id,
+            server_id=server.id,
+            tool_name=tool.name,
+            method=tool.method,
+            status_code=result["status_code"] if result else None,
+            is_error=result["is_error"] if result else True,
+            error=(failure or (f"HTTP {result['status_code']}" if result and result["is_error"] else None)),
+            duration_ms=result["duration_ms"] if result else int((time.monotonic() - started) * 1000),
+            request_bytes=len(request.body or b""),
+            response_bytes=result["size"] if result else 0,
+            source=source,
+            api_key_id=caller_id,
+            created_at=now,
+        )
     )
-    db.session.add(log)
-    if credential is not None:
-        credential.last_used_at = log.created_at
+    if credential is not None and (credential.last_used_at is None or credential.last_used_at < now - LAST_USED_EVERY):
+        db.session.execute(
+            sa.update(McpCredential).where(McpCredential.id == credential.id).values(last_used_at=now),
+            execution_options={"synchronize_session": False},
+        )
     entitlements.add_usage(server.workspace_id, TOOL_CALLS, 1)
     db.session.commit()
     if result is None:

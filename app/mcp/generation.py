@@ -122,6 +122,20 @@ def _json_media(content: dict) -> dict | None:
     return None
 
 
+def _empty_optional(resolver: _Resolver, request_body: dict) -> bool:
+    """An optional body whose every schema is an object with no properties (Stripe declares one on
+    its GETs, form-encoded): no body at all, so a non-JSON media type does not skip the operation."""
+    if request_body.get("required") is True:
+        return False
+    for media in (request_body.get("content") or {}).values():
+        schema = resolver.follow(media.get("schema")) if isinstance(media, dict) else None
+        if not isinstance(schema, dict) or schema.get("properties") or schema.get("additionalProperties") is not False:
+            return False
+        if schema.get("type") not in (None, "object") or any(k in schema for k in ("allOf", "anyOf", "oneOf", "items")):
+            return False
+    return True
+
+
 def _input(resolver: _Resolver, operation: dict, shared: list) -> tuple[dict, dict] | None:
     """The input schema and the argument map, or None for a body that is not JSON."""
     parameters: dict[tuple[str, str], dict] = {}
@@ -149,7 +163,7 @@ def _input(resolver: _Resolver, operation: dict, shared: list) -> tuple[dict, di
         where.append({"arg": arg, "name": name, "in": location, "explode": parameter.get("explode")})
     body_arg = None
     request_body = resolver.follow(operation.get("requestBody"))
-    if isinstance(request_body, dict):
+    if isinstance(request_body, dict) and not _empty_optional(resolver, request_body):
         media = _json_media(request_body.get("content") or {})
         if media is None:
             return None

@@ -142,11 +142,11 @@ def server_handler(server: McpServer, caller_id: str | None) -> Handler:
         arguments = {} if arguments is None else arguments
         if not isinstance(name, str) or not isinstance(arguments, dict):
             raise RpcError(INVALID_PARAMS, "tools/call needs 'name' (a string) and 'arguments' (an object).")
-        if calls.active_tool(server, name) is None:
-            raise RpcError(INVALID_PARAMS, f"Unknown tool: {name[:64]}")
         try:
             result = calls.call(server, name, arguments, source="protocol", caller_id=caller_id)
         except ApiError as exc:
+            if exc.status == 404:  # the one 404 of a call on a known server: no such active tool
+                raise RpcError(INVALID_PARAMS, f"Unknown tool: {name[:64]}") from None
             if exc.status == 429:
                 raise
             # bad arguments, a missing credential, an unreachable upstream: the model can act on it

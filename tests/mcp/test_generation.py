@@ -176,3 +176,33 @@ def test_yaml_integer_keys_are_strings_after_parsing():
     )
     assert list(parsed["paths"]["/a"]["get"]["responses"]) == ["200"]
     assert yaml.safe_load("200: x") == {200: "x"}  # what it would have been
+
+
+def test_an_optional_empty_non_json_body_is_no_body():
+    """Stripe declares an empty, optional form body on its GETs: those are not skipped."""
+    empty = {
+        "required": False,
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {"type": "object", "properties": {}, "additionalProperties": False}
+            }
+        },
+    }
+    with_fields = {
+        "content": {
+            "application/x-www-form-urlencoded": {"schema": {"type": "object", "properties": {"a": {"type": "string"}}}}
+        }
+    }
+    required_empty = {**empty, "required": True}
+    doc = document(
+        {
+            "/a": {
+                "get": op(requestBody=empty),
+                "post": op(requestBody=with_fields),
+                "put": op(requestBody=required_empty),
+            }
+        }
+    )
+    result = generate(doc)
+    assert [t.name for t in result.tools] == ["get_a"] and result.skipped_non_json == 2
+    assert result.tools[0].operation["body"] is None and list(result.tools[0].input_schema["properties"]) == []
