@@ -60,3 +60,8 @@ bench-webhooks: install
 .PHONY: bench-entities
 bench-entities: install
 	$(BIN)/python -m bench.entities
+
+## bench-mcp: tool-call latency through the proxy vs direct, tools/list of 1,000 tools, a Stripe-sized import in a worker
+.PHONY: bench-mcp
+bench-mcp: install
+	$(BIN)/python -m bench.mcp
