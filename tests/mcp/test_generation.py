@@ -9,7 +9,7 @@ from jsonschema import Draft202012Validator
 from app.mcp import documents
 from app.mcp.generation import MAX_NAME, generate
 
-from .specs import document, json_body, op, petstore_yaml, upstream_spec
+from .specs import FIXTURES, document, json_body, op, petstore_yaml, upstream_spec
 
 
 def names(doc: dict) -> list[str]:
@@ -206,3 +206,27 @@ def test_an_optional_empty_non_json_body_is_no_body():
     result = generate(doc)
     assert [t.name for t in result.tools] == ["get_a"] and result.skipped_non_json == 2
     assert result.tools[0].operation["body"] is None and list(result.tools[0].input_schema["properties"]) == []
+
+
+def test_openapi_cores_larger_petstore():
+    doc = documents.parse((FIXTURES / "petstore-openapi-core.yaml").read_text())
+    assert documents.check(doc)["operation_count"] == 8
+    result = generate(doc)
+    tools = {t.name: t for t in result.tools}
+    assert sorted(tools) == [
+        "createPets",
+        "createTag",
+        "deleteTag",
+        "listPets",
+        "listTags",
+        "showPetById",
+        "showPetPhotoById",
+    ]
+    assert (result.skipped_deprecated, result.skipped_non_json) == (0, 1)
+    for tool in result.tools:
+        Draft202012Validator.check_schema(tool.input_schema)
+        assert "$ref" not in json.dumps(tool.input_schema)
+    create = tools["createPets"]
+    assert create.input_schema["required"] == ["api-key", "body"]  # a header parameter and the JSON body
+    assert {"arg": "api-key", "name": "api-key", "in": "header", "explode": None} in create.operation["parameters"]
+    assert set(create.input_schema["properties"]) == {"api-key", "body"}  # its cookie parameters are not arguments
