@@ -97,10 +97,12 @@ def test_the_schedule_enqueues_the_webhook_dispatcher_and_the_daily_session_purg
         ("dispatch_pending", "webhooks", 10),
         ("flush_api_calls", "default", 60),
         ("purge_call_logs", "default", 3600),
+        ("fail_stuck_imports", "default", 600),
     }
     with time_machine.travel(T0, tick=False):
         assert sorted(job.name for job in cron.tick()) == [
             "dispatch_pending",
+            "fail_stuck_imports",
             "flush_api_calls",
             "purge_call_logs",
             "purge_expired_sessions",
@@ -111,6 +113,7 @@ def test_the_schedule_enqueues_the_webhook_dispatcher_and_the_daily_session_purg
     with time_machine.travel(T0 + timedelta(days=1, seconds=1), tick=False):
         assert sorted(job.name for job in cron.tick()) == [
             "dispatch_pending",
+            "fail_stuck_imports",
             "flush_api_calls",
             "purge_call_logs",
             "purge_expired_sessions",
@@ -123,12 +126,12 @@ def test_the_schedule_enqueues_the_webhook_dispatcher_and_the_daily_session_purg
 @requires_redis
 def test_only_the_lease_holder_enqueues_periodic_jobs():
     first, second = Cron(jobs.redis, name="worker-a"), Cron(jobs.redis, name="worker-b")
-    assert len(first.tick()) == 4
+    assert len(first.tick()) == 5
     assert second.tick() == []
     assert jobs.redis.get(CRON_LEASE_KEY) == b"worker-a"
     first.release_lease()
-    assert len(second.tick()) == 4
-    assert jobs.queue("webhooks").count == 2 and jobs.queue().count == 6
+    assert len(second.tick()) == 5
+    assert jobs.queue("webhooks").count == 2 and jobs.queue().count == 8
 
 
 @requires_redis

@@ -20,6 +20,7 @@ log = logging.getLogger("app.mcp")
 QUEUE = "default"
 JOB_TIMEOUT = 15 * 60  # a Stripe-sized document validates in ~10 s; GitHub's in ~30 s
 FETCH_TIMEOUT = 60.0
+STUCK_AFTER = timedelta(seconds=2 * JOB_TIMEOUT)
 PURGE_BATCH = 5000
 
 
@@ -68,6 +69,22 @@ def import_spec(spec_id: str) -> None:
         spec.updated_at = utcnow()
     db.session.commit()
     log.info("spec imported", extra={"spec_id": spec_id, "status": spec.status})
+
+
+def fail_stuck_imports() -> int:
+    """Periodic: an import still `processing` long after its job's time limit lost its job (a
+    Redis restart, a killed worker, a restarted embedded web process): say so, so the tenant can
+    import again, rather than leave it processing forever."""
+    cutoff = utcnow() - STUCK_AFTER
+    stuck = list(
+        db.session.scalars(sa.select(McpSpec).where(McpSpec.status == "processing", McpSpec.updated_at < cutoff))
+    )
+    for spec in stuck:
+        spec.status, spec.pending_text = "failed", None
+        spec.error = "The import did not finish (its job was lost or timed out); import the spec again."
+        spec.updated_at = utcnow()
+    db.session.commit()
+    return len(stuck)
 
 
 def purge_call_logs() -> int:

@@ -293,3 +293,26 @@ def test_scopes_and_roles(client, owner):
     spec = create(client, owner, raw_spec=petstore_yaml()).get_json()["data"]
     writer = factories.key(owner.user_id, owner.workspace_id, ["mcp:read", "mcp:write"])
     denied(client.delete(f"{SPECS}/{spec['id']}", headers=factories.bearer(writer)), "mcp:delete")
+
+
+def test_an_import_whose_job_was_lost_is_failed_by_the_sweeper(client, owner, app, monkeypatch):
+    from datetime import UTC, datetime, timedelta
+
+    import time_machine
+
+    from app.mcp.tasks import fail_stuck_imports
+
+    monkeypatch.setitem(app.config, "MCP_SPEC_SYNC_MAX_BYTES", 10)
+    monkeypatch.setattr(app.extensions["core.jobs"], "enqueue", lambda *a, **k: None)  # the job is lost
+    t0 = datetime(2026, 3, 1, tzinfo=UTC)
+    with time_machine.travel(t0, tick=False):
+        lost = create(client, owner, raw_spec=petstore_yaml()).get_json()["data"]
+    with time_machine.travel(t0 + timedelta(minutes=29), tick=False):
+        recent = create(client, owner, raw_spec=petstore_yaml()).get_json()["data"]
+        assert fail_stuck_imports() == 0  # 29 minutes: within twice the job's 15-minute limit
+    with time_machine.travel(t0 + timedelta(minutes=31), tick=False):
+        assert fail_stuck_imports() == 1
+        assert fail_stuck_imports() == 0  # safe to run twice
+    after = client.get(f"{SPECS}/{lost['id']}", headers=owner.headers).get_json()["data"]
+    assert after["status"] == "failed" and "import the spec again" in after["error"]
+    assert client.get(f"{SPECS}/{recent['id']}", headers=owner.headers).get_json()["data"]["status"] == "processing"
