@@ -65,3 +65,8 @@ bench-entities: install
 .PHONY: bench-ai
 bench-ai: install
 	$(BIN)/python -m bench.ai
+
+## bench-mcp: tool-call latency through the proxy vs direct, tools/list of 1,000 tools, a Stripe-sized import in a worker
+.PHONY: bench-mcp
+bench-mcp: install
+	$(BIN)/python -m bench.mcp

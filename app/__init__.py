@@ -86,6 +86,10 @@ def _register_domains(app: Flask) -> None:
     from .entitlements import routes as entitlements_routes
     from .entitlements import service as entitlements_service
     from .events import routes as events_routes
+    from .mcp import cli as mcp_cli
+    from .mcp import protocol_routes as mcp_protocol
+    from .mcp import routes as mcp_routes
+    from .mcp import service as mcp_service
     from .system import cli as system_cli
     from .system import routes as system_routes
     from .webhooks import cli as webhooks_cli
@@ -109,11 +113,14 @@ def _register_domains(app: Flask) -> None:
         ("webhooks", webhooks_service.endpoint_count),
         ("records", entities_service.record_count),
         ("custom_entities", entities_catalog.custom_entity_count),
+        ("mcp_servers", mcp_service.server_count),
+        ("mcp_servers.active", mcp_service.active_server_count),
     ):
         entitlements_service.register_counter(app, feature, count)
     entitlements_service.register_budget(app, billing_service.budget_cap)
     entitlements_service.register_period_anchor(app, billing_service.period_anchor)
     metering.init_app(app)
+    app.config["ENDPOINT_BODY_LIMITS"]["mcp.Specs"] = app.config["MCP_SPEC_MAX_BYTES"]
 
     app.url_map.converters["entity"] = entities_catalog.EntityNameConverter
     for blueprint in (
@@ -130,9 +137,11 @@ def _register_domains(app: Flask) -> None:
         billing_routes.hooks,
         accounts_routes.identity_hooks,
         ai_routes.blp,
+        mcp_routes.blp,
     ):
         api.register_blueprint(blueprint)
     app.register_blueprint(system_routes.assets)
+    app.register_blueprint(mcp_protocol.blp)
     for group in (
         accounts_cli.users,
         workspaces_cli.workspaces,
@@ -140,5 +149,6 @@ def _register_domains(app: Flask) -> None:
         system_cli.demo,
         webhooks_cli.webhooks,
         entitlements_cli.entitlements,
+        mcp_cli.mcp,
     ):
         app.cli.add_command(group)

@@ -97,6 +97,14 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         "WEBHOOK_RETRY_SCHEDULE": _env_seconds("WEBHOOK_RETRY_SCHEDULE", "0,5,300,1800,7200,18000,36000,36000"),
         "WEBHOOK_MAX_ATTEMPTS": int(env.get("WEBHOOK_MAX_ATTEMPTS", 20)),
         "WEBHOOK_DISABLE_AFTER": int(env.get("WEBHOOK_DISABLE_AFTER", 50)),
+        # MCP: spec documents, tool calls and their log
+        "MCP_SPEC_MAX_BYTES": int(env.get("MCP_SPEC_MAX_BYTES", 20 * 1024 * 1024)),
+        "MCP_SPEC_SYNC_MAX_BYTES": int(env.get("MCP_SPEC_SYNC_MAX_BYTES", 1_000_000)),
+        "MCP_RESPONSE_MAX_BYTES": int(env.get("MCP_RESPONSE_MAX_BYTES", 1024 * 1024)),
+        "MCP_UPSTREAM_TIMEOUT": float(env.get("MCP_UPSTREAM_TIMEOUT", 30)),
+        "MCP_LOG_RETENTION_DAYS": int(env.get("MCP_LOG_RETENTION_DAYS", 30)),
+        # endpoint → body limit in bytes, for the endpoints that state their own (API.md §1)
+        "ENDPOINT_BODY_LIMITS": {},
         "SESSION_DAYS": 30,
         "SESSION_COOKIE_NAME": "core_session",
         "LOGIN_ATTEMPTS_PER_MINUTE": 5,

@@ -96,11 +96,15 @@ def test_the_schedule_enqueues_the_webhook_dispatcher_and_the_daily_session_purg
         ("purge_expired_sessions", "default", DAY),
         ("dispatch_pending", "webhooks", 10),
         ("flush_api_calls", "default", 60),
+        ("purge_call_logs", "default", 3600),
+        ("fail_stuck_imports", "default", 600),
     }
     with time_machine.travel(T0, tick=False):
         assert sorted(job.name for job in cron.tick()) == [
             "dispatch_pending",
+            "fail_stuck_imports",
             "flush_api_calls",
+            "purge_call_logs",
             "purge_expired_sessions",
         ]
         assert cron.tick() == []
@@ -109,7 +113,9 @@ def test_the_schedule_enqueues_the_webhook_dispatcher_and_the_daily_session_purg
     with time_machine.travel(T0 + timedelta(days=1, seconds=1), tick=False):
         assert sorted(job.name for job in cron.tick()) == [
             "dispatch_pending",
+            "fail_stuck_imports",
             "flush_api_calls",
+            "purge_call_logs",
             "purge_expired_sessions",
         ]
     purges = [j for j in jobs.queue().get_jobs() if j.func_name == "app.accounts.service.purge_expired_sessions"]
@@ -120,12 +126,12 @@ def test_the_schedule_enqueues_the_webhook_dispatcher_and_the_daily_session_purg
 @requires_redis
 def test_only_the_lease_holder_enqueues_periodic_jobs():
     first, second = Cron(jobs.redis, name="worker-a"), Cron(jobs.redis, name="worker-b")
-    assert len(first.tick()) == 3
+    assert len(first.tick()) == 5
     assert second.tick() == []
     assert jobs.redis.get(CRON_LEASE_KEY) == b"worker-a"
     first.release_lease()
-    assert len(second.tick()) == 3
-    assert jobs.queue("webhooks").count == 2 and jobs.queue().count == 4
+    assert len(second.tick()) == 5
+    assert jobs.queue("webhooks").count == 2 and jobs.queue().count == 8
 
 
 @requires_redis

@@ -13,6 +13,7 @@ from rq.cron import CronScheduler
 from app.accounts.service import purge_expired_sessions
 from app.core.jobs import Periodic
 from app.entitlements.metering import flush_api_calls
+from app.mcp.tasks import fail_stuck_imports, purge_call_logs
 from app.webhooks.tasks import dispatch_pending
 
 HOUR = 3600
@@ -24,6 +25,10 @@ PERIODIC = (
     Periodic(dispatch_pending, interval=10, queue="webhooks", job_timeout=5 * 60),
     # api_calls counted in Redis, copied into PostgreSQL (idempotent: totals, not increments)
     Periodic(flush_api_calls, interval=60, queue="default", job_timeout=5 * 60),
+    # MCP tool-call logs older than MCP_LOG_RETENTION_DAYS
+    Periodic(purge_call_logs, interval=HOUR, queue="default", job_timeout=10 * 60),
+    # MCP spec imports whose job was lost: failed, with the reason
+    Periodic(fail_stuck_imports, interval=10 * 60, queue="default", job_timeout=5 * 60),
 )
 
 

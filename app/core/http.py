@@ -34,6 +34,10 @@ def check_body() -> None:
     if "\x00" in request.path or "\x00" in request.headers.get("X-Workspace-ID", ""):
         raise not_found()  # no id holds a NUL character (and PostgreSQL text cannot store one)
     limit = current_app.config["MAX_BODY_BYTES"]
+    own_limit = current_app.config["ENDPOINT_BODY_LIMITS"].get(request.endpoint)
+    if own_limit is not None:  # an endpoint that states its own limit (API.md §1: spec import)
+        limit = own_limit
+        request.max_content_length = limit + 1  # werkzeug refuses a body of exactly its limit
     chunked = request.headers.get("Transfer-Encoding", "").lower() == "chunked"
     # without Content-Length, werkzeug stops reading a chunked body at MAX_CONTENT_LENGTH (limit + 1)
     # without an error: measure what it read
