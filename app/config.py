@@ -10,6 +10,16 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 
 TIERS = ("free", "starter", "pro", "agency", "enterprise")
+DEFAULT_FILE_TYPES = (
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/webp",
+    "application/pdf",
+    "text/plain",
+    "text/csv",
+    "application/json",
+)
 
 
 def _env_list(name: str) -> list[str]:
@@ -88,6 +98,16 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         "WEBHOOK_RETRY_SCHEDULE": _env_seconds("WEBHOOK_RETRY_SCHEDULE", "0,5,300,1800,7200,18000,36000,36000"),
         "WEBHOOK_MAX_ATTEMPTS": int(env.get("WEBHOOK_MAX_ATTEMPTS", 20)),
         "WEBHOOK_DISABLE_AFTER": int(env.get("WEBHOOK_DISABLE_AFTER", 50)),
+        # files (issue 9): where uploads are stored, and which types are accepted
+        "FILES_STORAGE": env.get("FILES_STORAGE") or "local",
+        "FILES_ROOT": env.get("FILES_ROOT") or str(instance / "files"),
+        "FILES_ALLOWED_TYPES": _env_list("FILES_ALLOWED_TYPES") or list(DEFAULT_FILE_TYPES),
+        "FILES_S3_BUCKET": env.get("FILES_S3_BUCKET") or None,
+        "FILES_S3_ENDPOINT_URL": env.get("FILES_S3_ENDPOINT_URL") or None,
+        "FILES_S3_REGION": env.get("FILES_S3_REGION") or None,
+        # None: boto3's own credential chain (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, roles…)
+        "FILES_S3_ACCESS_KEY_ID": env.get("FILES_S3_ACCESS_KEY_ID") or None,
+        "FILES_S3_SECRET_ACCESS_KEY": env.get("FILES_S3_SECRET_ACCESS_KEY") or None,
         "SESSION_DAYS": 30,
         "SESSION_COOKIE_NAME": "core_session",
         "LOGIN_ATTEMPTS_PER_MINUTE": 5,
