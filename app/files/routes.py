@@ -38,6 +38,8 @@ class Files(MethodView):
     @blp.auth(scope="files:write")
     @blp.arguments(FileCreate)
     @blp.response(201, created_envelope(FileCreatedSchema, CREATED))
+    @blp.alt_response(502, response="BAD_GATEWAY")
+    @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
     def post(self, data):
         """Declare a file and get where to upload it
 
@@ -55,12 +57,16 @@ class Files(MethodView):
 class FileItem(MethodView):
     @blp.auth(scope="files:read")
     @blp.response(200, envelope(FileDetailSchema))
+    @blp.alt_response(502, response="BAD_GATEWAY")
+    @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
     def get(self, file_id):
         """Get a file, with a download URL good for 5 minutes once it is ready"""
         return responses.one(service.file_with_download(current.workspace_id, file_id))
 
     @blp.auth(scope="files:delete")
     @blp.response(204)
+    @blp.alt_response(502, response="BAD_GATEWAY")
+    @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
     def delete(self, file_id):
         """Delete a file and its stored bytes"""
         service.delete_file(current.workspace_id, file_id)
@@ -71,6 +77,8 @@ class FileComplete(MethodView):
     @blp.auth(scope="files:write")
     @blp.response(200, envelope(FileSchema))
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    @blp.alt_response(502, response="BAD_GATEWAY")
+    @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
     def post(self, file_id):
         """Check the uploaded bytes and mark the file ready
 

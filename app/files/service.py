@@ -268,12 +268,12 @@ def signed_download(file_id: str, expires: int, sig: str) -> tuple[StoredFile, s
 
 
 def delete_file(workspace_id: str, file_id: str) -> None:
+    """The object first: if storage fails (502) nothing has changed, and a retry finishes."""
     file = get_file(workspace_id, file_id)
-    key = file.storage_key
+    backend().delete(file.storage_key)
     record_event(workspace_id, "file.deleted", _dump(file))
     db.session.delete(file)
     db.session.commit()
-    backend().delete(key)
 
 
 def remove_stale_uploads(batch: int = 500) -> int:
@@ -301,7 +301,10 @@ def remove_stale_uploads(batch: int = 500) -> int:
                 keys.append(file.storage_key)
         db.session.commit()
         for key in keys:
-            backend().delete(key)
+            try:
+                backend().delete(key)
+            except ApiError:  # storage down: the object stays behind, its row is gone either way
+                log.warning("stale upload's object not deleted", extra={"key": key})
         removed += len(keys)
         log.info("stale uploads removed", extra={"files": len(keys)})
         if len(stale) < batch:
