@@ -131,13 +131,14 @@ def receive_upload(
         raise ApiError(415, "unsupported_media_type", f"The upload's Content-Type must be {file.content_type}.")
     if length is not None and length > file.size:
         raise _too_large(file.size)
-    _claim_upload(file.id)
+    key, size = file.storage_key, file.size
+    _claim_upload(file_id)  # commits: no transaction stays open while the body streams in
     try:
-        storage.receive(file.storage_key, body, limit=file.size)
+        storage.receive(key, body, limit=size)
     except BaseException as exc:
-        _release_upload(file.id)  # a refused or broken upload may be sent again
+        _release_upload(file_id)  # a refused or broken upload may be sent again
         if isinstance(exc, local.TooLargeError):
-            raise _too_large(file.size) from None
+            raise _too_large(size) from None
         raise
 
 
@@ -172,45 +173,43 @@ def _release_upload(file_id: str) -> None:
 # --- completing: the app checks what was stored ----------------------------------------------
 
 
-def _mismatch(file: StoredFile) -> str | None:
-    """Why the stored object is not the declared file, or None when it is."""
+def _check_object(key: str, content_type: str, declared: int) -> tuple[str | None, int]:
+    """Why the stored object is not the declared file (None when it is), and its size."""
     storage = backend()
-    info = storage.info(file.storage_key)
+    info = storage.info(key)
     if info is None:
-        return "No upload was received for this file."
+        return "No upload was received for this file.", 0
     if info.size == 0:
-        return "The uploaded file is empty."
-    if info.size > file.size:
-        return f"The uploaded file has {info.size} bytes, more than the declared {file.size}."
-    if info.content_type is not None and info.content_type.split(";")[0].strip().lower() != file.content_type:
-        return f"The uploaded file was stored as {info.content_type}, not the declared {file.content_type}."
-    if file.content_type in types.SIGNATURES:
+        return "The uploaded file is empty.", 0
+    if info.size > declared:
+        return f"The uploaded file has {info.size} bytes, more than the declared {declared}.", info.size
+    if info.content_type is not None and info.content_type.split(";")[0].strip().lower() != content_type:
+        return f"The uploaded file was stored as {info.content_type}, not the declared {content_type}.", info.size
+    if content_type in types.SIGNATURES:
         head = b""
-        for chunk in storage.chunks(file.storage_key):
+        for chunk in storage.chunks(key):
             head += chunk
             if len(head) >= types.HEAD_BYTES:
                 break
-        matches = types.head_matches(file.content_type, head)
+        matches = types.head_matches(content_type, head)
     else:
-        matches = types.text_matches(file.content_type, storage.chunks(file.storage_key), info.size)
-    if not matches:
-        return f"The uploaded bytes are not {file.content_type}."
-    return None
+        matches = types.text_matches(content_type, storage.chunks(key), info.size)
+    return (None if matches else f"The uploaded bytes are not {content_type}."), info.size
 
 
 def complete_file(workspace_id: str, file_id: str) -> StoredFile:
     """Check the stored object and mark the file ready; on any mismatch the object is deleted
-    and the answer is 422 (the file stays pending: upload again with a new file)."""
+    and the answer is 422 (the file stays pending, and its upload URL may be used again)."""
     file = get_file(workspace_id, file_id)
     if file.status == "ready":
         return file
-    problem = _mismatch(file)
-    db.session.rollback()  # nothing held open while storage was read
+    key, content_type, declared = file.storage_key, file.content_type, file.size
+    db.session.rollback()  # no transaction held open while storage is read
+    problem, size = _check_object(key, content_type, declared)
     if problem is not None:
-        backend().delete(file.storage_key)
-        _release_upload(file_id)  # the upload URL may be used again until it expires
+        backend().delete(key)
+        _release_upload(file_id)
         raise validation_failed({"file": [problem]}, "The uploaded file does not match its declaration.")
-    size = backend().info(file.storage_key).size  # type: ignore[union-attr]
     now = utcnow()
     done = db.session.execute(
         sa.update(StoredFile)
