@@ -45,7 +45,7 @@ class LocalStorage:
 
     def upload_target(self, file, expires_at: datetime) -> dict:
         expires = int(expires_at.timestamp())
-        sig = signature("put", file.id, file.content_type, file.size, expires)
+        sig = signature("put", file.id, file.content_type, file.declared_size, expires)
         url = url_for("files.FileContent", file_id=file.id, expires=expires, sig=sig, _external=True)
         return {"method": "PUT", "url": url, "headers": {"Content-Type": file.content_type}}
 

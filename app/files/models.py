@@ -28,6 +28,8 @@ class StoredFile(Model):
     content_type: Mapped[str] = mapped_column(sa.String(100), nullable=False)
     # declared while pending; the stored object's real size once ready
     size: Mapped[int] = mapped_column(sa.BigInteger, nullable=False)
+    # what the client declared: the upload URL is signed over it
+    declared_size: Mapped[int] = mapped_column(sa.BigInteger, nullable=False)
     purpose: Mapped[str | None] = mapped_column(sa.String(50))
     status: Mapped[str] = mapped_column(sa.String(10), nullable=False, default="pending")
     # chosen by the server (`<workspace_id>/<file_id>`), never from the client's filename

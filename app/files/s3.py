@@ -56,7 +56,7 @@ class S3Storage:
                 self._bucket(),
                 file.storage_key,
                 Fields={"Content-Type": file.content_type},
-                Conditions=[{"Content-Type": file.content_type}, ["content-length-range", 1, file.size]],
+                Conditions=[{"Content-Type": file.content_type}, ["content-length-range", 1, file.declared_size]],
                 ExpiresIn=max(1, int((expires_at - utcnow()).total_seconds())),
             )
         except (BotoCoreError, ClientError):

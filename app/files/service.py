@@ -91,6 +91,7 @@ def create_file(workspace_id: str, tier: str, data: dict) -> tuple[StoredFile, d
         filename=data["filename"],
         content_type=data["content_type"],
         size=size,
+        declared_size=size,
         purpose=data.get("purpose"),
         status="pending",
         storage_key=f"{workspace_id}/{file_id}",
@@ -121,7 +122,7 @@ def receive_upload(
     file = db.session.get(StoredFile, file_id)
     if file is None:
         raise not_found("File not found.")
-    if not local.signature_valid(sig, "put", file.id, file.content_type, file.size, expires):
+    if not local.signature_valid(sig, "put", file.id, file.content_type, file.declared_size, expires):
         raise _forbidden("The upload URL's signature is not valid.")
     if utcnow().timestamp() > expires:
         raise _forbidden("The upload URL has expired.")
@@ -129,9 +130,9 @@ def receive_upload(
         raise ApiError(409, "conflict", "This upload URL has been used already.")
     if (content_type or "").split(";")[0].strip().lower() != file.content_type:
         raise ApiError(415, "unsupported_media_type", f"The upload's Content-Type must be {file.content_type}.")
-    if length is not None and length > file.size:
-        raise _too_large(file.size)
-    key, size = file.storage_key, file.size
+    if length is not None and length > file.declared_size:
+        raise _too_large(file.declared_size)
+    key, size = file.storage_key, file.declared_size
     _claim_upload(file_id)  # commits: no transaction stays open while the body streams in
     try:
         storage.receive(key, body, limit=size)
@@ -203,7 +204,7 @@ def complete_file(workspace_id: str, file_id: str) -> StoredFile:
     file = get_file(workspace_id, file_id)
     if file.status == "ready":
         return file
-    key, content_type, declared = file.storage_key, file.content_type, file.size
+    key, content_type, declared = file.storage_key, file.content_type, file.declared_size
     db.session.rollback()  # no transaction held open while storage is read
     problem, size = _check_object(key, content_type, declared)
     if problem is not None:

@@ -24,6 +24,7 @@ def upgrade():
     sa.Column('filename', sa.String(length=255), nullable=False),
     sa.Column('content_type', sa.String(length=100), nullable=False),
     sa.Column('size', sa.BigInteger(), nullable=False),
+    sa.Column('declared_size', sa.BigInteger(), nullable=False),
     sa.Column('purpose', sa.String(length=50), nullable=True),
     sa.Column('status', sa.String(length=10), nullable=False),
     sa.Column('storage_key', sa.String(length=100), nullable=False),

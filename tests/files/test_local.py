@@ -127,6 +127,11 @@ def test_each_default_type_is_accepted_when_its_bytes_match(client, owner, conte
 def test_the_upload_url_is_single_use(client, owner):
     data = uploaded(client, owner.headers)
     assert_error(put(client, data["upload"], PNG), 409, "conflict")
+    # also once complete has recorded a real size below the declared one
+    smaller = declare(client, owner.headers, size=len(PNG) + 100)
+    assert put(client, smaller["upload"], PNG).status_code == 204
+    assert complete(client, owner.headers, smaller["id"]).json["data"]["size"] == len(PNG)
+    assert_error(put(client, smaller["upload"], PNG), 409, "conflict")
 
 
 def test_an_expired_upload_url_is_refused(client, owner):
