@@ -86,6 +86,8 @@ def _register_domains(app: Flask) -> None:
     from .entitlements import routes as entitlements_routes
     from .entitlements import service as entitlements_service
     from .events import routes as events_routes
+    from .files import routes as files_routes
+    from .files import service as files_service
     from .mcp import cli as mcp_cli
     from .mcp import protocol_routes as mcp_protocol
     from .mcp import routes as mcp_routes
@@ -103,7 +105,15 @@ def _register_domains(app: Flask) -> None:
     core_auth.register_token_loader(app, api_keys_service.KEY_PREFIX, api_keys_service.load_key_principal)
     core_auth.register_membership_loader(app, workspaces_service.load_membership)
     core_events.init_app(app, on_committed=webhooks_service.dispatch_committed)
-    for service in (workspaces_service, api_keys_service, webhooks_service, entitlements_service, ai_service):
+    files_service.init_app(app)
+    for service in (
+        workspaces_service,
+        api_keys_service,
+        webhooks_service,
+        entitlements_service,
+        ai_service,
+        files_service,
+    ):
         core_events.register_event_types(app, service.EVENT_TYPES)
     core_events.register_event_types(app, [*entities_registry.event_types(), *entities_catalog.EVENT_TYPES])
     core_events.register_event_type_source(app, entities_registry.custom_event_types)
@@ -115,12 +125,12 @@ def _register_domains(app: Flask) -> None:
         ("custom_entities", entities_catalog.custom_entity_count),
         ("mcp_servers", mcp_service.server_count),
         ("mcp_servers.active", mcp_service.active_server_count),
+        ("storage", files_service.storage_used),
     ):
         entitlements_service.register_counter(app, feature, count)
     entitlements_service.register_budget(app, billing_service.budget_cap)
     entitlements_service.register_period_anchor(app, billing_service.period_anchor)
     metering.init_app(app)
-    app.config["ENDPOINT_BODY_LIMITS"]["mcp.Specs"] = app.config["MCP_SPEC_MAX_BYTES"]
 
     app.url_map.converters["entity"] = entities_catalog.EntityNameConverter
     for blueprint in (
@@ -138,6 +148,7 @@ def _register_domains(app: Flask) -> None:
         accounts_routes.identity_hooks,
         ai_routes.blp,
         mcp_routes.blp,
+        files_routes.blp,
     ):
         api.register_blueprint(blueprint)
     app.register_blueprint(system_routes.assets)

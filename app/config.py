@@ -10,6 +10,16 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 
 TIERS = ("free", "starter", "pro", "agency", "enterprise")
+DEFAULT_FILE_TYPES = (
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/webp",
+    "application/pdf",
+    "text/plain",
+    "text/csv",
+    "application/json",
+)
 
 
 def _env_list(name: str) -> list[str]:
@@ -103,8 +113,16 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         "MCP_RESPONSE_MAX_BYTES": int(env.get("MCP_RESPONSE_MAX_BYTES", 1024 * 1024)),
         "MCP_UPSTREAM_TIMEOUT": float(env.get("MCP_UPSTREAM_TIMEOUT", 30)),
         "MCP_LOG_RETENTION_DAYS": int(env.get("MCP_LOG_RETENTION_DAYS", 30)),
-        # endpoint → body limit in bytes, for the endpoints that state their own (API.md §1)
-        "ENDPOINT_BODY_LIMITS": {},
+        # files (issue 9): where uploads are stored, and which types are accepted
+        "FILES_STORAGE": env.get("FILES_STORAGE") or "local",
+        "FILES_ROOT": env.get("FILES_ROOT") or str(instance / "files"),
+        "FILES_ALLOWED_TYPES": _env_list("FILES_ALLOWED_TYPES") or list(DEFAULT_FILE_TYPES),
+        "FILES_S3_BUCKET": env.get("FILES_S3_BUCKET") or None,
+        "FILES_S3_ENDPOINT_URL": env.get("FILES_S3_ENDPOINT_URL") or None,
+        "FILES_S3_REGION": env.get("FILES_S3_REGION") or None,
+        # None: boto3's own credential chain (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, roles…)
+        "FILES_S3_ACCESS_KEY_ID": env.get("FILES_S3_ACCESS_KEY_ID") or None,
+        "FILES_S3_SECRET_ACCESS_KEY": env.get("FILES_S3_SECRET_ACCESS_KEY") or None,
         "SESSION_DAYS": 30,
         "SESSION_COOKIE_NAME": "core_session",
         "LOGIN_ATTEMPTS_PER_MINUTE": 5,

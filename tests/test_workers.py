@@ -89,7 +89,7 @@ def test_purge_job_runs_on_an_rq_worker(owner, expired_and_live):
 
 
 @requires_redis
-def test_the_schedule_enqueues_the_webhook_dispatcher_and_the_daily_session_purge():
+def test_the_schedule_enqueues_the_webhook_dispatcher_the_daily_session_purge_and_the_upload_cleanup():
     cron = Cron(jobs.redis, name="worker-a")
     registered = {(j.name, j.queue_name, j.interval) for j in cron.scheduler.get_jobs()}
     assert registered == {
@@ -98,10 +98,12 @@ def test_the_schedule_enqueues_the_webhook_dispatcher_and_the_daily_session_purg
         ("flush_api_calls", "default", 60),
         ("purge_call_logs", "default", 3600),
         ("fail_stuck_imports", "default", 600),
+        ("expire_pending_uploads", "default", 300),
     }
     with time_machine.travel(T0, tick=False):
         assert sorted(job.name for job in cron.tick()) == [
             "dispatch_pending",
+            "expire_pending_uploads",
             "fail_stuck_imports",
             "flush_api_calls",
             "purge_call_logs",
@@ -113,6 +115,7 @@ def test_the_schedule_enqueues_the_webhook_dispatcher_and_the_daily_session_purg
     with time_machine.travel(T0 + timedelta(days=1, seconds=1), tick=False):
         assert sorted(job.name for job in cron.tick()) == [
             "dispatch_pending",
+            "expire_pending_uploads",
             "fail_stuck_imports",
             "flush_api_calls",
             "purge_call_logs",
@@ -126,12 +129,12 @@ def test_the_schedule_enqueues_the_webhook_dispatcher_and_the_daily_session_purg
 @requires_redis
 def test_only_the_lease_holder_enqueues_periodic_jobs():
     first, second = Cron(jobs.redis, name="worker-a"), Cron(jobs.redis, name="worker-b")
-    assert len(first.tick()) == 5
+    assert len(first.tick()) == 6
     assert second.tick() == []
     assert jobs.redis.get(CRON_LEASE_KEY) == b"worker-a"
     first.release_lease()
-    assert len(second.tick()) == 5
-    assert jobs.queue("webhooks").count == 2 and jobs.queue().count == 8
+    assert len(second.tick()) == 6
+    assert jobs.queue("webhooks").count == 2 and jobs.queue().count == 10
 
 
 @requires_redis

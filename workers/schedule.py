@@ -13,6 +13,7 @@ from rq.cron import CronScheduler
 from app.accounts.service import purge_expired_sessions
 from app.core.jobs import Periodic
 from app.entitlements.metering import flush_api_calls
+from app.files.tasks import expire_pending_uploads
 from app.mcp.tasks import fail_stuck_imports, purge_call_logs
 from app.webhooks.tasks import dispatch_pending
 
@@ -29,6 +30,8 @@ PERIODIC = (
     Periodic(purge_call_logs, interval=HOUR, queue="default", job_timeout=10 * 60),
     # MCP spec imports whose job was lost: failed, with the reason
     Periodic(fail_stuck_imports, interval=10 * 60, queue="default", job_timeout=5 * 60),
+    # declared files whose upload was not completed within the hour: rows and objects removed
+    Periodic(expire_pending_uploads, interval=5 * 60, queue="default", job_timeout=10 * 60),
 )
 
 

@@ -29,14 +29,30 @@ def assign_request_id() -> None:
     g.request_id = given if SANE_REQUEST_ID.match(given) else "req_" + random_base62(20)
 
 
+READS_ITS_OWN = "reads its own"
+
+
+def body_limit(setting: str | None):
+    """A view's own body limit: the named setting instead of MAX_BODY_BYTES (a spec import), or,
+    with None, a body that is not JSON and that the view limits itself while it reads it (a file
+    upload: its declared size)."""
+
+    def mark(view):
+        view.body_limit = setting or READS_ITS_OWN
+        return view
+
+    return mark
+
+
 def check_body() -> None:
     """413 past the body limit, 415 for a body that is not JSON (API.md §1)."""
     if "\x00" in request.path or "\x00" in request.headers.get("X-Workspace-ID", ""):
         raise not_found()  # no id holds a NUL character (and PostgreSQL text cannot store one)
-    limit = current_app.config["MAX_BODY_BYTES"]
-    own_limit = current_app.config["ENDPOINT_BODY_LIMITS"].get(request.endpoint)
-    if own_limit is not None:  # an endpoint that states its own limit (API.md §1: spec import)
-        limit = own_limit
+    own = getattr(current_app.view_functions.get(request.endpoint or ""), "body_limit", None)
+    if own == READS_ITS_OWN:
+        return
+    limit = current_app.config[own or "MAX_BODY_BYTES"]
+    if own is not None:
         request.max_content_length = limit + 1  # werkzeug refuses a body of exactly its limit
     chunked = request.headers.get("Transfer-Encoding", "").lower() == "chunked"
     # without Content-Length, werkzeug stops reading a chunked body at MAX_CONTENT_LENGTH (limit + 1)
@@ -46,7 +62,7 @@ def check_body() -> None:
         size = len(request.get_data(cache=True))
     if size is not None and size > limit:
         raise ApiError(413, "payload_too_large", f"The request body is larger than {limit} bytes.")
-    if request.method not in UNSAFE_METHODS or request.endpoint in current_app.config.get("NON_JSON_ENDPOINTS", ()):
+    if request.method not in UNSAFE_METHODS:
         return
     has_body = bool(request.content_length) or chunked
     if has_body and not request.is_json:

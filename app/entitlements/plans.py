@@ -5,10 +5,10 @@ from __future__ import annotations
 MB = 1_000_000
 GB = 1_000_000_000
 
-# counted: a live number of things; metered: usage this period (storage: bytes held, never reset);
-# cap: a bound on one action (a file's size), not a running total
-COUNTED = ("members", "api_keys", "webhooks", "records", "custom_entities", "pixel_sites", "mcp_servers")
-METERED = ("api_calls", "pixel_events", "seo_reports", "ai_tokens", "storage")
+# counted: a live number of things (storage: bytes the workspace's files hold, summed by files);
+# metered: usage this period; cap: a bound on one action (a file's size), not a running total
+COUNTED = ("members", "api_keys", "webhooks", "records", "custom_entities", "pixel_sites", "mcp_servers", "storage")
+METERED = ("api_calls", "pixel_events", "seo_reports", "ai_tokens")
 CAPS = ("max_file_size",)
 FEATURES = COUNTED + METERED + CAPS
 NOT_RESET = ("storage",)

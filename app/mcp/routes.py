@@ -3,6 +3,7 @@ from flask.views import MethodView
 from ..core import responses
 from ..core.api import Blueprint
 from ..core.auth import current
+from ..core.http import body_limit
 from ..core.lists import ListQuery, ListSpec, paginate
 from ..core.schemas import created_envelope, envelope, page_envelope
 from . import calls, resources, service
@@ -56,6 +57,8 @@ SPEC_IMPORT_MESSAGE = "Spec imported successfully."
 
 @blp.route("/specs")
 class Specs(MethodView):
+    decorators = [body_limit("MCP_SPEC_MAX_BYTES")]  # a whole OpenAPI document (API.md §1)
+
     @blp.auth(scope="mcp:read")
     @blp.arguments(SpecListQuery, location="query", error_status_code=400)
     @blp.response(200, page_envelope(SpecSchema))

@@ -89,17 +89,22 @@ def test_periods_reset_monthly(client, owner):
 
 
 def test_summary(client, owner):
-    record(client, owner, feature="storage", quantity=50_000_000)
+    # storage is the bytes the workspace's files hold (counted by files: tests/files)
+    client.post(
+        "/api/v1/files",
+        json={"filename": "a.pdf", "content_type": "application/pdf", "size": 5_000_000},
+        headers=owner.headers,
+    )
     response = client.get(SUMMARY, headers=owner.headers)
     assert response.status_code == 200
     data = response.json["data"]
     assert (data["workspace_id"], data["tier"]) == (owner.workspace_id, "free")
     storage = data["entitlements"]["storage"]
     assert storage == {
-        "used": 50_000_000,
+        "used": 5_000_000,
         "limit": 100_000_000,
-        "available": 50_000_000,
-        "percentage": 50.0,
+        "available": 95_000_000,
+        "percentage": 5.0,
         "unit": "bytes",
     }
     assert data["entitlements"]["api_keys"]["used"] == 1  # the fixture's key

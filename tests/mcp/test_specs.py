@@ -202,7 +202,7 @@ def test_spec_import_takes_bodies_past_the_general_limit(client, owner, app, mon
     assert response.status_code == 202, response.get_json()
     other = client.post("/api/v1/webhooks", data=big, content_type="application/json", headers=owner.headers)
     error(other, 413, "payload_too_large")
-    monkeypatch.setitem(app.config["ENDPOINT_BODY_LIMITS"], "mcp.Specs", 1_000_000)
+    monkeypatch.setitem(app.config, "MCP_SPEC_MAX_BYTES", 1_000_000)
     error(
         client.post(SPECS, data=big, content_type="application/json", headers=owner.headers), 413, "payload_too_large"
     )
