@@ -84,6 +84,8 @@ def _register_domains(app: Flask) -> None:
     from .entitlements import routes as entitlements_routes
     from .entitlements import service as entitlements_service
     from .events import routes as events_routes
+    from .pixel import routes as pixel_routes
+    from .pixel import service as pixel_service
     from .system import cli as system_cli
     from .system import routes as system_routes
     from .webhooks import cli as webhooks_cli
@@ -107,6 +109,7 @@ def _register_domains(app: Flask) -> None:
         ("webhooks", webhooks_service.endpoint_count),
         ("records", entities_service.record_count),
         ("custom_entities", entities_catalog.custom_entity_count),
+        ("pixel_sites", pixel_service.site_count),
     ):
         entitlements_service.register_counter(app, feature, count)
     entitlements_service.register_budget(app, billing_service.budget_cap)
@@ -125,9 +128,13 @@ def _register_domains(app: Flask) -> None:
         entitlements_routes.usage_blp,
         billing_routes.blp,
         billing_routes.hooks,
+        pixel_routes.blp,
     ):
         api.register_blueprint(blueprint)
     app.register_blueprint(system_routes.assets)
+    app.register_blueprint(pixel_routes.snippet)
+    # navigator.sendBeacon posts JSON as text/plain
+    app.config["NON_JSON_ENDPOINTS"] = {*app.config.get("NON_JSON_ENDPOINTS", ()), "pixel.track"}
     for group in (
         accounts_cli.users,
         workspaces_cli.workspaces,

@@ -88,6 +88,8 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         "WEBHOOK_RETRY_SCHEDULE": _env_seconds("WEBHOOK_RETRY_SCHEDULE", "0,5,300,1800,7200,18000,36000,36000"),
         "WEBHOOK_MAX_ATTEMPTS": int(env.get("WEBHOOK_MAX_ATTEMPTS", 20)),
         "WEBHOOK_DISABLE_AFTER": int(env.get("WEBHOOK_DISABLE_AFTER", 50)),
+        # pixel: events per ingestion batch; this many waiting also starts a drain at once
+        "PIXEL_BATCH_SIZE": int(env.get("PIXEL_BATCH_SIZE", 500)),
         "SESSION_DAYS": 30,
         "SESSION_COOKIE_NAME": "core_session",
         "LOGIN_ATTEMPTS_PER_MINUTE": 5,

@@ -23,6 +23,8 @@ EXPOSED_HEADERS = [
     "Idempotent-Replayed",
 ]
 
+PUBLIC_CORS_PATHS = r"^/api/v1/pixel/(config|track|track\.gif)$"
+
 
 def assign_request_id() -> None:
     given = request.headers.get("X-Request-ID", "")
@@ -62,7 +64,11 @@ def init_app(app: Flask) -> None:
     app.after_request(finish_response)
     CORS(
         app,
-        origins=app.config["CORS_ORIGINS"],
+        resources={
+            # public endpoints that any web page calls: any origin, never credentials
+            PUBLIC_CORS_PATHS: {"origins": "*", "supports_credentials": False, "send_wildcard": True},
+            r"/*": {"origins": app.config["CORS_ORIGINS"]},
+        },
         supports_credentials=True,
         max_age=600,
         expose_headers=EXPOSED_HEADERS,
