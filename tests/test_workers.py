@@ -96,19 +96,22 @@ def test_the_schedule_enqueues_the_webhook_dispatcher_and_the_daily_session_purg
         ("purge_expired_sessions", "default", DAY),
         ("dispatch_pending", "webhooks", 10),
         ("flush_api_calls", "default", 60),
+        ("drain", "default", 1),
     }
     with time_machine.travel(T0, tick=False):
         assert sorted(job.name for job in cron.tick()) == [
             "dispatch_pending",
+            "drain",
             "flush_api_calls",
             "purge_expired_sessions",
         ]
         assert cron.tick() == []
     with time_machine.travel(T0 + timedelta(seconds=11), tick=False):
-        assert [job.name for job in cron.tick()] == ["dispatch_pending"]
+        assert sorted(job.name for job in cron.tick()) == ["dispatch_pending", "drain"]
     with time_machine.travel(T0 + timedelta(days=1, seconds=1), tick=False):
         assert sorted(job.name for job in cron.tick()) == [
             "dispatch_pending",
+            "drain",
             "flush_api_calls",
             "purge_expired_sessions",
         ]
@@ -120,12 +123,12 @@ def test_the_schedule_enqueues_the_webhook_dispatcher_and_the_daily_session_purg
 @requires_redis
 def test_only_the_lease_holder_enqueues_periodic_jobs():
     first, second = Cron(jobs.redis, name="worker-a"), Cron(jobs.redis, name="worker-b")
-    assert len(first.tick()) == 3
+    assert len(first.tick()) == 4
     assert second.tick() == []
     assert jobs.redis.get(CRON_LEASE_KEY) == b"worker-a"
     first.release_lease()
-    assert len(second.tick()) == 3
-    assert jobs.queue("webhooks").count == 2 and jobs.queue().count == 4
+    assert len(second.tick()) == 4
+    assert jobs.queue("webhooks").count == 2 and jobs.queue().count == 6
 
 
 @requires_redis

@@ -9,6 +9,7 @@ import json
 import secrets
 import threading
 from datetime import date
+from typing import cast
 
 import sqlalchemy as sa
 from flask import current_app
@@ -39,7 +40,7 @@ def _salt(day: date) -> bytes:
         if redis is not None:
             key = f"pixel:salt:{day.isoformat()}"
             redis.set(key, secrets.token_bytes(32), nx=True, ex=2 * 86400)
-            salt = redis.get(key)
+            salt = cast(bytes, redis.get(key))
         else:
             salt = _database_salt(day)
         _salts.clear()
@@ -57,7 +58,7 @@ def _database_salt(day: date) -> bytes:
             db.session.commit()
         except IntegrityError:  # another process made the day's salt first
             db.session.rollback()
-            salt = db.session.scalar(sa.select(PixelSalt.salt).where(PixelSalt.day == day))
+            salt = cast(bytes, db.session.scalar(sa.select(PixelSalt.salt).where(PixelSalt.day == day)))
     else:
         db.session.commit()
     return salt
@@ -156,7 +157,7 @@ def waiting() -> int:
     """Events accepted and not yet ingested."""
     redis = jobs.redis
     if redis is not None:
-        return int(redis.xlen(STREAM))
+        return int(cast(int, redis.xlen(STREAM)))
     return db.session.scalar(sa.select(sa.func.count()).select_from(PixelBuffer)) or 0
 
 

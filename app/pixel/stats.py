@@ -31,9 +31,7 @@ def _visitors(site_id: str, start: date, end: date, interval: str) -> dict[str, 
         sa.select(PixelVisitor.day, *(_hours_seen(h) for h in range(24))).where(*where).group_by(PixelVisitor.day)
     ).all()
     return {
-        f"{day.isoformat()}T{hour:02d}:00:00Z": int(counts[hour] or 0)
-        for day, *counts in rows
-        for hour in range(24)
+        f"{day.isoformat()}T{hour:02d}:00:00Z": int(counts[hour] or 0) for day, *counts in rows for hour in range(24)
     }
 
 
@@ -66,8 +64,11 @@ def stats(workspace_id: str, site_id: str, start: date | None, end: date | None,
         raise validation_failed({"from": [f"At most {MAX_DAYS[interval]} days with interval={interval}."]})
     since = datetime.combine(start, datetime.min.time(), UTC)
     until = datetime.combine(end + timedelta(days=1), datetime.min.time(), UTC)
-    counted = {name: 0 for name in ("pageviews", "events", "sessions")}
-    series = {period: {"period": period, **counted, "visitors": 0} for period in _periods(start, end, interval)}
+    counted = ("pageviews", "events", "sessions")
+    series: dict[str, dict] = {
+        period: {"period": period, "pageviews": 0, "visitors": 0, "sessions": 0, "events": 0}
+        for period in _periods(start, end, interval)
+    }
     for row in db.session.scalars(
         sa.select(PixelHourly).where(
             PixelHourly.site_id == site.id, PixelHourly.hour >= since, PixelHourly.hour < until
@@ -81,7 +82,10 @@ def stats(workspace_id: str, site_id: str, start: date | None, end: date | None,
         series[period]["visitors"] = visitors
     sessions = site.features.get("sessions", True)
     rows = list(series.values())
-    totals = {name: sum(r[name] for r in rows) for name in ("pageviews", "visitors", "sessions", "events")}
+    totals: dict[str, int | None] = {name: sum(r[name] for r in rows) for name in ("pageviews", "sessions", "events")}
+    # an hour's unique visitors do not add up to a day's: totals always sum days
+    daily = _visitors(site.id, start, end, "day") if interval == "hour" else {r["period"]: r["visitors"] for r in rows}
+    totals["visitors"] = sum(daily.values())
     if not sessions:
         totals["sessions"] = None
         for r in rows:

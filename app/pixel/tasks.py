@@ -121,7 +121,13 @@ def _roll_up(entries: list[dict]) -> None:
         _insert(PixelHourly)
         .values(
             [
-                {"site_id": site, "hour": hour, "pageviews": c["pageviews"], "events": c["events"], "sessions": c["sessions"]}
+                {
+                    "site_id": site,
+                    "hour": hour,
+                    "pageviews": c["pageviews"],
+                    "events": c["events"],
+                    "sessions": c["sessions"],
+                }
                 for (site, hour), c in hourly.items()
             ]
         )

@@ -65,7 +65,7 @@ def test_a_day_of_traffic_in_the_stats(client, owner):
     nine, eleven = hourly["series"][9], hourly["series"][11]
     assert nine == {"period": "2026-03-10T09:00:00Z", "pageviews": 3, "visitors": 2, "sessions": 2, "events": 1}
     assert eleven == {"period": "2026-03-10T11:00:00Z", "pageviews": 1, "visitors": 1, "sessions": 1, "events": 0}
-    assert hourly["series"][24]["pageviews"] == 1 and hourly["totals"]["pageviews"] == 5
+    assert hourly["series"][24]["pageviews"] == 1 and hourly["totals"] == body["totals"]
     usage = entitlements.per_day(owner.workspace_id, "pixel_events", date(2026, 3, 10), date(2026, 3, 12))
     assert usage == {date(2026, 3, 10): 5, date(2026, 3, 11): 1}
 

@@ -39,7 +39,9 @@ def test_the_site_may_come_from_the_url(client, owner):
 def test_send_beacon_text_plain_body_is_read(client, owner):
     site = make_site(client, owner)
     body = json.dumps({"site": site["public_id"], "url": "https://example.com/"})
-    response = client.post(TRACK, data=body, content_type="text/plain;charset=UTF-8", headers={"User-Agent": BROWSER_UA})
+    response = client.post(
+        TRACK, data=body, content_type="text/plain;charset=UTF-8", headers={"User-Agent": BROWSER_UA}
+    )
     assert response.get_json() == {"tracked": True}
 
 
@@ -55,8 +57,12 @@ def test_bots_disabled_features_and_sampling_are_not_tracked(client, owner):
 def test_unknown_site_is_404_and_foreign_url_422(client, owner):
     site = make_site(client, owner)
     error(track(client, {**site, "public_id": "px_nope"}), 404, "not_found")
-    foreign = client.post(TRACK, json={"site": site["public_id"], "url": "https://evil.com/"}, headers={"User-Agent": BROWSER_UA})
-    assert error(foreign, 422, "validation_failed")["errors"] == {"url": ["The url is not on the site's domain (example.com)."]}
+    foreign = client.post(
+        TRACK, json={"site": site["public_id"], "url": "https://evil.com/"}, headers={"User-Agent": BROWSER_UA}
+    )
+    assert error(foreign, 422, "validation_failed")["errors"] == {
+        "url": ["The url is not on the site's domain (example.com)."]
+    }
     lookalike = client.post(TRACK, json={"site": site["public_id"], "url": "https://notexample.com/"})
     error(lookalike, 422, "validation_failed")
 
@@ -97,8 +103,12 @@ def test_bad_bodies(client, owner):
 
 def test_batch_form(client, owner):
     site = make_site(client, owner)
-    events = [{"url": f"https://example.com/{n}"} for n in range(3)] + [{"url": "https://example.com/", "event": "signup"}]
-    response = client.post(TRACK, json={"site": site["public_id"], "events": events}, headers={"User-Agent": BROWSER_UA})
+    events = [{"url": f"https://example.com/{n}"} for n in range(3)] + [
+        {"url": "https://example.com/", "event": "signup"}
+    ]
+    response = client.post(
+        TRACK, json={"site": site["public_id"], "events": events}, headers={"User-Agent": BROWSER_UA}
+    )
     assert response.get_json() == {"tracked": True, "accepted": 4}
     bad = client.post(
         TRACK, json={"site": site["public_id"], "events": [{"url": "https://example.com/"}, {"url": "https://x.org/"}]}
@@ -109,7 +119,8 @@ def test_batch_form(client, owner):
 def test_track_gif(client, owner):
     site = make_site(client, owner)
     response = client.get(
-        f"/api/v1/pixel/track.gif?site={site['public_id']}&url=https://example.com/nojs", headers={"User-Agent": BROWSER_UA}
+        f"/api/v1/pixel/track.gif?site={site['public_id']}&url=https://example.com/nojs",
+        headers={"User-Agent": BROWSER_UA},
     )
     assert response.status_code == 200
     assert response.mimetype == "image/gif" and response.data.startswith(b"GIF89a")
