@@ -136,6 +136,7 @@ class Track(MethodView):
 
     @blp.doc(requestBody={"required": True, "content": {"application/json": {"schema": TrackRequest}}})
     @blp.response(200, TrackResult)
+    @blp.alt_response(400, response="BAD_REQUEST")
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(413, response="REQUEST_ENTITY_TOO_LARGE")
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")

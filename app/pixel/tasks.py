@@ -27,8 +27,10 @@ _embedded_lock = threading.Lock()
 
 
 def _insert(model):
+    """INSERT of the table, for executemany on the session's connection: SQLAlchemy sends it as
+    multi-row statements compiled once (insertmanyvalues), unlike the ORM's bulk path."""
     dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
-    return dialect.insert(model)
+    return dialect.insert(model.__table__)
 
 
 def drain() -> int:
@@ -90,7 +92,7 @@ def ingest(items: list[tuple[str, dict]], commit: bool = True) -> int:
     new: set[str] = set()
     if rows:
         stmt = _insert(PixelEvent).on_conflict_do_nothing(index_elements=["key"]).returning(PixelEvent.key)
-        new = set(db.session.scalars(stmt, rows))
+        new = set(db.session.connection().execute(stmt, rows).scalars())
     fresh = [e for key, e in items if key in new]
     if fresh:
         _roll_up(fresh)
@@ -117,35 +119,32 @@ def _roll_up(entries: list[dict]) -> None:
             top[(e["s"], day, "event", e["n"][:100])] += 1
         usage[(e["w"], day)] += 1
     _visits(entries, hourly)
-    db.session.execute(
-        _insert(PixelHourly)
-        .values(
-            [
-                {
-                    "site_id": site,
-                    "hour": hour,
-                    "pageviews": c["pageviews"],
-                    "events": c["events"],
-                    "sessions": c["sessions"],
-                }
-                for (site, hour), c in hourly.items()
-            ]
-        )
-        .on_conflict_do_update(
+    connection = db.session.connection()
+    connection.execute(
+        _insert(PixelHourly).on_conflict_do_update(
             index_elements=["site_id", "hour"],
             set_={
                 name: getattr(PixelHourly, name) + sa.literal_column(f"excluded.{name}")
                 for name in ("pageviews", "events", "sessions")
             },
-        )
+        ),
+        [
+            {
+                "site_id": site,
+                "hour": hour,
+                "pageviews": c["pageviews"],
+                "events": c["events"],
+                "sessions": c["sessions"],
+            }
+            for (site, hour), c in hourly.items()
+        ],
     )
-    db.session.execute(
-        _insert(PixelTop)
-        .values([{"site_id": s, "day": d, "kind": k, "value": v, "count": n} for (s, d, k, v), n in top.items()])
-        .on_conflict_do_update(
+    connection.execute(
+        _insert(PixelTop).on_conflict_do_update(
             index_elements=["site_id", "day", "kind", "value"],
             set_={"count": PixelTop.count + sa.literal_column("excluded.count")},
-        )
+        ),
+        [{"site_id": s, "day": d, "kind": k, "value": v, "count": n} for (s, d, k, v), n in top.items()],
     )
     for (workspace_id, day), quantity in usage.items():
         entitlements.add_usage(workspace_id, "pixel_events", quantity, day)
@@ -177,14 +176,13 @@ def _visits(entries: list[dict], hourly: dict[tuple[str, datetime], Counter]) ->
             "hours": (seen["hours"] if seen else 0) | (1 << hour.hour),
             "last_seen_at": max(at, seen["last_seen_at"]) if seen else at,
         }
-    db.session.execute(
-        _insert(PixelVisitor)
-        .values([{"site_id": s, "day": d, "visitor": v, **values} for (s, d, v), values in state.items()])
-        .on_conflict_do_update(
+    db.session.connection().execute(
+        _insert(PixelVisitor).on_conflict_do_update(
             index_elements=["site_id", "day", "visitor"],
             set_={
                 "hours": sa.literal_column("excluded.hours"),
                 "last_seen_at": sa.literal_column("excluded.last_seen_at"),
             },
-        )
+        ),
+        [{"site_id": s, "day": d, "visitor": v, **values} for (s, d, v), values in state.items()],
     )
