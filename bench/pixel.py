@@ -245,7 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     flask(env, "db", "upgrade")
     flask(env, "users", "create", "bench@example.com")
-    flask(env, "workspaces", "create", "Bench", "--owner", "bench@example.com", "--tier", "enterprise", "--slug", "bench")
+    flask(
+        env, "workspaces", "create", "Bench", "--owner", "bench@example.com", "--tier", "enterprise", "--slug", "bench"
+    )
     with psycopg.connect(database_url) as conn:
         workspace_id = conn.execute("SELECT id FROM workspaces WHERE slug = 'bench'").fetchone()[0]  # type: ignore[index]
         conn.execute(
