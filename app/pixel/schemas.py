@@ -12,9 +12,9 @@ MAX_PROPERTY_VALUE = 500
 
 
 class Features(Schema):
-    pageviews = fields.Boolean(load_default=True, metadata={"example": True})
-    events = fields.Boolean(load_default=True, metadata={"example": True})
-    sessions = fields.Boolean(load_default=True, metadata={"example": True})
+    pageviews = fields.Boolean(metadata={"example": True})
+    events = fields.Boolean(metadata={"example": True})
+    sessions = fields.Boolean(metadata={"example": True})
 
 
 class SiteSchema(Schema):

@@ -30,6 +30,8 @@ def test_create_get_list_update_delete(client, owner):
     assert patched.status_code == 200
     assert patched.get_json()["data"]["enabled"] is False
     assert patched.get_json()["data"]["features"] == {"pageviews": True, "events": False, "sessions": True}
+    again = client.patch(f"{SITES}/{site['id']}", json={"features": {"sessions": False}}, headers=owner.headers)
+    assert again.get_json()["data"]["features"] == {"pageviews": True, "events": False, "sessions": False}
 
     assert client.delete(f"{SITES}/{site['id']}", headers=owner.headers).status_code == 204
     error(client.get(f"{SITES}/{site['id']}", headers=owner.headers), 404, "not_found")
