@@ -8,6 +8,7 @@ import hashlib
 import json
 import secrets
 import threading
+import time
 from datetime import date
 from typing import cast
 
@@ -115,10 +116,23 @@ def append(entries: list[dict]) -> None:
         pipe.xadd(STREAM, {"e": json.dumps(item, separators=(",", ":"))})
     pipe.xlen(STREAM)
     waiting = pipe.execute()[-1]
-    if waiting >= batch_size() and redis.set(QUEUE_FLAG, 1, nx=True, ex=2):
+    if waiting >= batch_size() and _may_ask_for_drain() and redis.set(QUEUE_FLAG, 1, nx=True, ex=2):
         from .tasks import drain
 
         jobs.enqueue(drain, queue="default", job_timeout=DRAIN_TIMEOUT)
+
+
+_asked_at = [0.0]  # when this process last asked for a drain
+
+
+def _may_ask_for_drain() -> bool:
+    """At most once a second per process: while a backlog waits, not every request pays a round
+    trip to learn that a drain is already queued."""
+    now = time.monotonic()
+    if now - _asked_at[0] < 1.0:
+        return False
+    _asked_at[0] = now
+    return True
 
 
 DRAIN_TIMEOUT = 120
