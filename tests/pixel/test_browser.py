@@ -86,6 +86,7 @@ def test_page_views_from_a_browser_arrive_in_the_stats(tmp_path):
                     capture_output=True,
                     text=True,
                     timeout=60,
+                    start_new_session=True,  # whatever Chromium signals its group, never the suite
                 )
                 assert "<title>done</title>" in browser.stdout, browser.stderr[-2000:]
                 stats = f"/api/v1/pixel/stats?site={site['id']}"
@@ -99,6 +100,7 @@ def test_page_views_from_a_browser_arrive_in_the_stats(tmp_path):
                         capture_output=True,
                         text=True,
                         timeout=120,
+                        start_new_session=True,
                     )
                     assert worker.returncode == 0, worker.stderr
                     body = _call(api, "GET", stats, key)["data"]
