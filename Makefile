@@ -56,6 +56,11 @@ bench: install
 bench-webhooks: install
 	$(BIN)/python -m bench.webhooks
 
+## bench-pixel: pixel track req/s vs a bare route, worker ingestion events/s vs bare COPY, end-to-end lag
+.PHONY: bench-pixel
+bench-pixel: install
+	$(BIN)/python -m bench.pixel
+
 ## bench-entities: p50/p95 of GET /api/v1/tasks (filter, sort, search, include) and /tasks/{id} at 100k tasks vs hand-written SQL
 .PHONY: bench-entities
 bench-entities: install

@@ -92,6 +92,8 @@ def _register_domains(app: Flask) -> None:
     from .mcp import protocol_routes as mcp_protocol
     from .mcp import routes as mcp_routes
     from .mcp import service as mcp_service
+    from .pixel import routes as pixel_routes
+    from .pixel import service as pixel_service
     from .system import cli as system_cli
     from .system import routes as system_routes
     from .webhooks import cli as webhooks_cli
@@ -126,6 +128,7 @@ def _register_domains(app: Flask) -> None:
         ("mcp_servers", mcp_service.server_count),
         ("mcp_servers.active", mcp_service.active_server_count),
         ("storage", files_service.storage_used),
+        ("pixel_sites", pixel_service.site_count),
     ):
         entitlements_service.register_counter(app, feature, count)
     entitlements_service.register_budget(app, billing_service.budget_cap)
@@ -149,10 +152,12 @@ def _register_domains(app: Flask) -> None:
         ai_routes.blp,
         mcp_routes.blp,
         files_routes.blp,
+        pixel_routes.blp,
     ):
         api.register_blueprint(blueprint)
     app.register_blueprint(system_routes.assets)
     app.register_blueprint(mcp_protocol.blp)
+    app.register_blueprint(pixel_routes.snippet)
     for group in (
         accounts_cli.users,
         workspaces_cli.workspaces,

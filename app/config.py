@@ -123,6 +123,8 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         # None: boto3's own credential chain (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, roles…)
         "FILES_S3_ACCESS_KEY_ID": env.get("FILES_S3_ACCESS_KEY_ID") or None,
         "FILES_S3_SECRET_ACCESS_KEY": env.get("FILES_S3_SECRET_ACCESS_KEY") or None,
+        # pixel: events per ingestion batch; this many waiting also starts a drain at once
+        "PIXEL_BATCH_SIZE": int(env.get("PIXEL_BATCH_SIZE", 500)),
         "SESSION_DAYS": 30,
         "SESSION_COOKIE_NAME": "core_session",
         "LOGIN_ATTEMPTS_PER_MINUTE": 5,

@@ -99,10 +99,12 @@ def test_the_schedule_enqueues_the_webhook_dispatcher_the_daily_session_purge_an
         ("purge_call_logs", "default", 3600),
         ("fail_stuck_imports", "default", 600),
         ("expire_pending_uploads", "default", 300),
+        ("drain", "default", 1),
     }
     with time_machine.travel(T0, tick=False):
         assert sorted(job.name for job in cron.tick()) == [
             "dispatch_pending",
+            "drain",
             "expire_pending_uploads",
             "fail_stuck_imports",
             "flush_api_calls",
@@ -111,10 +113,11 @@ def test_the_schedule_enqueues_the_webhook_dispatcher_the_daily_session_purge_an
         ]
         assert cron.tick() == []
     with time_machine.travel(T0 + timedelta(seconds=11), tick=False):
-        assert [job.name for job in cron.tick()] == ["dispatch_pending"]
+        assert sorted(job.name for job in cron.tick()) == ["dispatch_pending", "drain"]
     with time_machine.travel(T0 + timedelta(days=1, seconds=1), tick=False):
         assert sorted(job.name for job in cron.tick()) == [
             "dispatch_pending",
+            "drain",
             "expire_pending_uploads",
             "fail_stuck_imports",
             "flush_api_calls",
@@ -129,12 +132,12 @@ def test_the_schedule_enqueues_the_webhook_dispatcher_the_daily_session_purge_an
 @requires_redis
 def test_only_the_lease_holder_enqueues_periodic_jobs():
     first, second = Cron(jobs.redis, name="worker-a"), Cron(jobs.redis, name="worker-b")
-    assert len(first.tick()) == 6
+    assert len(first.tick()) == 7
     assert second.tick() == []
     assert jobs.redis.get(CRON_LEASE_KEY) == b"worker-a"
     first.release_lease()
-    assert len(second.tick()) == 6
-    assert jobs.queue("webhooks").count == 2 and jobs.queue().count == 10
+    assert len(second.tick()) == 7
+    assert jobs.queue("webhooks").count == 2 and jobs.queue().count == 12
 
 
 @requires_redis

@@ -15,6 +15,7 @@ from app.core.jobs import Periodic
 from app.entitlements.metering import flush_api_calls
 from app.files.tasks import expire_pending_uploads
 from app.mcp.tasks import fail_stuck_imports, purge_call_logs
+from app.pixel.tasks import drain as drain_pixel_events
 from app.webhooks.tasks import dispatch_pending
 
 HOUR = 3600
@@ -32,6 +33,8 @@ PERIODIC = (
     Periodic(fail_stuck_imports, interval=10 * 60, queue="default", job_timeout=5 * 60),
     # declared files whose upload was not completed within the hour: rows and objects removed
     Periodic(expire_pending_uploads, interval=5 * 60, queue="default", job_timeout=10 * 60),
+    # buffered pixel events into PostgreSQL; a full batch also enqueues a drain at once
+    Periodic(drain_pixel_events, interval=1, queue="default", job_timeout=120),
 )
 
 

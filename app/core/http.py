@@ -23,6 +23,8 @@ EXPOSED_HEADERS = [
     "Idempotent-Replayed",
 ]
 
+PUBLIC_CORS_PATHS = r"^/api/v1/pixel/(config|track|track\.gif)$"
+
 
 def assign_request_id() -> None:
     given = request.headers.get("X-Request-ID", "")
@@ -34,8 +36,8 @@ READS_ITS_OWN = "reads its own"
 
 def body_limit(setting: str | None):
     """A view's own body limit: the named setting instead of MAX_BODY_BYTES (a spec import), or,
-    with None, a body that is not JSON and that the view limits itself while it reads it (a file
-    upload: its declared size)."""
+    with None, a body of any media type that the view limits itself while it reads it (a file
+    upload: its declared size; a tracking beacon sent as text/plain)."""
 
     def mark(view):
         view.body_limit = setting or READS_ITS_OWN
@@ -82,7 +84,11 @@ def init_app(app: Flask) -> None:
     app.after_request(finish_response)
     CORS(
         app,
-        origins=app.config["CORS_ORIGINS"],
+        resources={
+            # public endpoints that any web page calls: any origin, never credentials
+            PUBLIC_CORS_PATHS: {"origins": "*", "supports_credentials": False, "send_wildcard": True},
+            r"/*": {"origins": app.config["CORS_ORIGINS"]},
+        },
         supports_credentials=True,
         max_age=600,
         expose_headers=EXPOSED_HEADERS,
