@@ -84,6 +84,8 @@ def _register_domains(app: Flask) -> None:
     from .entitlements import routes as entitlements_routes
     from .entitlements import service as entitlements_service
     from .events import routes as events_routes
+    from .seo import routes as seo_routes
+    from .seo import service as seo_service
     from .system import cli as system_cli
     from .system import routes as system_routes
     from .webhooks import cli as webhooks_cli
@@ -97,7 +99,7 @@ def _register_domains(app: Flask) -> None:
     core_auth.register_token_loader(app, api_keys_service.KEY_PREFIX, api_keys_service.load_key_principal)
     core_auth.register_membership_loader(app, workspaces_service.load_membership)
     core_events.init_app(app, on_committed=webhooks_service.dispatch_committed)
-    for service in (workspaces_service, api_keys_service, webhooks_service, entitlements_service):
+    for service in (workspaces_service, api_keys_service, webhooks_service, entitlements_service, seo_service):
         core_events.register_event_types(app, service.EVENT_TYPES)
     core_events.register_event_types(app, [*entities_registry.event_types(), *entities_catalog.EVENT_TYPES])
     core_events.register_event_type_source(app, entities_registry.custom_event_types)
@@ -125,6 +127,7 @@ def _register_domains(app: Flask) -> None:
         entitlements_routes.usage_blp,
         billing_routes.blp,
         billing_routes.hooks,
+        seo_routes.blp,
     ):
         api.register_blueprint(blueprint)
     app.register_blueprint(system_routes.assets)

@@ -88,6 +88,10 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         "WEBHOOK_RETRY_SCHEDULE": _env_seconds("WEBHOOK_RETRY_SCHEDULE", "0,5,300,1800,7200,18000,36000,36000"),
         "WEBHOOK_MAX_ATTEMPTS": int(env.get("WEBHOOK_MAX_ATTEMPTS", 20)),
         "WEBHOOK_DISABLE_AFTER": int(env.get("WEBHOOK_DISABLE_AFTER", 50)),
+        # SEO reports: issues one report may carry; a report still queued after this many seconds
+        # is enqueued again by the sweeper (Redis was down, or a worker died)
+        "SEO_MAX_ISSUES": int(env.get("SEO_MAX_ISSUES", 500)),
+        "SEO_REQUEUE_AFTER": int(env.get("SEO_REQUEUE_AFTER", 300)),
         "SESSION_DAYS": 30,
         "SESSION_COOKIE_NAME": "core_session",
         "LOGIN_ATTEMPTS_PER_MINUTE": 5,

@@ -13,6 +13,7 @@ from rq.cron import CronScheduler
 from app.accounts.service import purge_expired_sessions
 from app.core.jobs import Periodic
 from app.entitlements.metering import flush_api_calls
+from app.seo.tasks import requeue_stuck_reports
 from app.webhooks.tasks import dispatch_pending
 
 HOUR = 3600
@@ -24,6 +25,8 @@ PERIODIC = (
     Periodic(dispatch_pending, interval=10, queue="webhooks", job_timeout=5 * 60),
     # api_calls counted in Redis, copied into PostgreSQL (idempotent: totals, not increments)
     Periodic(flush_api_calls, interval=60, queue="default", job_timeout=5 * 60),
+    # SEO reports still queued after SEO_REQUEUE_AFTER (their job was lost): queued again
+    Periodic(requeue_stuck_reports, interval=60, queue="default", job_timeout=5 * 60),
 )
 
 
