@@ -14,9 +14,14 @@ Severity, from the audit's score and its weight in the categories:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeGuard
 
-CATEGORY_KEYS = {"performance": "performance", "accessibility": "accessibility", "best-practices": "best_practices", "seo": "seo"}
+CATEGORY_KEYS = {
+    "performance": "performance",
+    "accessibility": "accessibility",
+    "best-practices": "best_practices",
+    "seo": "seo",
+}
 SKIPPED_MODES = frozenset({"notApplicable", "manual", "informative", "error"})
 MAX_SELECTORS = 20
 
@@ -25,7 +30,7 @@ class LighthouseError(ValueError):
     """The payload is not a Lighthouse result this parser can read: the report fails with it."""
 
 
-def _number(value: Any) -> bool:
+def _number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
@@ -39,9 +44,12 @@ def scores(lhr: dict) -> dict[str, float | None]:
         if category is None:
             continue
         score = category.get("score") if isinstance(category, dict) else "?"
-        if score is not None and not (_number(score) and 0 <= score <= 1):
+        if score is None:
+            found[name] = None
+        elif _number(score) and 0 <= score <= 1:
+            found[name] = round(score * 100, 1)
+        else:
             raise LighthouseError(f"Category '{key}' has a score that is not a number from 0 to 1.")
-        found[name] = None if score is None else round(score * 100, 1)
     if not found:
         raise LighthouseError("The Lighthouse result scores none of performance, accessibility, best-practices, seo.")
     return found

@@ -22,7 +22,11 @@ def create_report(workspace_id: str, tier: str, data: dict) -> SeoReport:
     entitlements.require(workspace_id, tier, FEATURE, lambda: entitlements.used(workspace_id, FEATURE))
     entitlements.add_usage(workspace_id, FEATURE, 1)
     lighthouse = "lighthouse" in data
-    payload = {"lighthouse": data["lighthouse"]} if lighthouse else {"scores": data["scores"], "issues": data.get("issues", [])}
+    payload = (
+        {"lighthouse": data["lighthouse"]}
+        if lighthouse
+        else {"scores": data["scores"], "issues": data.get("issues", [])}
+    )
     report = SeoReport(
         id=new_id("seo"),
         workspace_id=workspace_id,
@@ -58,4 +62,3 @@ def issues_query(workspace_id: str, filters: dict):
         if filters.get(name) is not None:
             stmt = stmt.where(getattr(SeoIssue, name) == filters[name])
     return stmt
-

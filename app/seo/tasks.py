@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
@@ -57,10 +57,9 @@ def _deltas(scores: dict, previous: dict | None) -> dict | None:
     return deltas
 
 
-def _merge_issues(report: SeoReport, found: list[dict]) -> tuple[int, int, int, int]:
+def _merge_issues(report: SeoReport, found: list[dict], now: datetime) -> tuple[int, int, int, int]:
     """Upsert the report's issues; resolve the URL's open issues it no longer has.
     Returns (distinct issues, new, persisting, resolved)."""
-    now = report.processed_at
     unique: dict[str, dict] = {}
     for issue in found:
         unique.setdefault(fingerprint(report.url, issue["type"], issue.get("element")), issue)
@@ -109,7 +108,7 @@ def process_report(report_id: str) -> None:
     if report is None or report.status != "queued":
         db.session.rollback()
         return
-    report.processed_at = utcnow()
+    now = report.processed_at = utcnow()
     try:
         scores, found = _parse(report)
     except lighthouse.LighthouseError as exc:
@@ -130,24 +129,30 @@ def process_report(report_id: str) -> None:
     report.scores = {name: scores.get(name) for name in CATEGORIES}
     report.previous_report_id = previous.id if previous else None
     report.score_deltas = _deltas(report.scores, previous.scores if previous else None)
-    counts = _merge_issues(report, found[: current_app.config["SEO_MAX_ISSUES"]])
+    counts = _merge_issues(report, found[: current_app.config["SEO_MAX_ISSUES"]], now)
     report.issue_count, report.new_issues, report.persisting_issues, report.resolved_issues = counts
     report.status, report.payload = "processed", None  # the parsed result is kept, not the raw body
     db.session.flush()
     data = ReportSchema().dump(report)
     record_event(report.workspace_id, "seo.report.processed", data)
+    if previous is not None:
+        _record_drops(report, previous)
+    db.session.commit()
+
+
+def _record_drops(report: SeoReport, previous: SeoReport) -> None:
+    before = previous.scores or {}
     drops = {
-        name: {"previous": previous.scores.get(name), "current": report.scores[name], "delta": delta}
+        name: {"previous": before.get(name), "current": (report.scores or {}).get(name), "delta": delta}
         for name, delta in (report.score_deltas or {}).items()
-        if previous is not None and delta is not None and delta <= -SCORE_DROP
+        if delta is not None and delta <= -SCORE_DROP
     }
     if drops:
         record_event(
             report.workspace_id,
             "seo.score_dropped",
-            {"report_id": report.id, "url": report.url, "previous_report_id": previous.id, "drops": drops},  # type: ignore[union-attr]
+            {"report_id": report.id, "url": report.url, "previous_report_id": previous.id, "drops": drops},
         )
-    db.session.commit()
 
 
 def requeue_stuck_reports() -> int:

@@ -101,7 +101,9 @@ def test_a_lighthouse_report_through_the_pipeline(client, owner):
 
 def test_a_malformed_lighthouse_result_fails_the_report_with_its_error(client, owner):
     response = client.post(
-        REPORT, json={"url": URL, "lighthouse": {"categories": {"seo": {"score": 2}}, "audits": {}}}, headers=owner.headers
+        REPORT,
+        json={"url": URL, "lighthouse": {"categories": {"seo": {"score": 2}}, "audits": {}}},
+        headers=owner.headers,
     )
     assert response.status_code == 201
     run_jobs()

@@ -178,7 +178,9 @@ def test_reports_list_newest_first_filtered_by_url_and_status(client, owner):
     listed = client.get(REPORTS, headers=owner.headers)
     assert listed.status_code == 200 and listed.json["meta"]["total"] == 3
     assert {r["id"] for r in listed.json["data"]} == {a["id"], b["id"], a2["id"]}
-    by_url = client.get(REPORTS, query_string={"url": "https://example.com/a", "sort": "created_at"}, headers=owner.headers)
+    by_url = client.get(
+        REPORTS, query_string={"url": "https://example.com/a", "sort": "created_at"}, headers=owner.headers
+    )
     assert [r["id"] for r in by_url.json["data"]] == [a["id"], a2["id"]]
     assert client.get(REPORTS, query_string={"status": "failed"}, headers=owner.headers).json["data"] == []
     assert client.get(REPORTS, query_string={"status": "nope"}, headers=owner.headers).status_code == 400
