@@ -102,12 +102,17 @@ def _merge_issues(report: SeoReport, found: list[dict], now: datetime) -> tuple[
 
 def process_report(report_id: str) -> None:
     query = sa.select(SeoReport).where(SeoReport.id == report_id)
-    if db.session.get_bind().dialect.name == "postgresql":
+    postgresql = db.session.get_bind().dialect.name == "postgresql"
+    if postgresql:
         query = query.with_for_update()  # two workers on one report: the second waits, then sees it done
     report = db.session.scalar(query)
     if report is None or report.status != "queued":
         db.session.rollback()
         return
+    if postgresql:  # two reports of one URL: merged one after the other, never racing on its issues
+        db.session.execute(
+            sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(f"seo:{report.workspace_id}:{report.url}")))
+        )
     now = report.processed_at = utcnow()
     try:
         scores, found = _parse(report)

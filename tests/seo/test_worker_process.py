@@ -103,3 +103,64 @@ def test_reports_are_processed_by_a_real_worker_once(tmp_path):
     assert state["deltas"] == {"performance": -15, "accessibility": 0, "best_practices": 0, "seo": 0}
     assert state["issues"] == [["missing_alt", "open"], ["missing_title", "resolved"]]
     assert state["events"] == ["seo.report.processed", "seo.report.processed", "seo.score_dropped"]
+
+
+CONCURRENT = """
+import json, threading
+import sqlalchemy as sa
+from app import create_app
+from app.accounts import service as accounts
+from app.api_keys import service as api_keys
+from app.extensions import db
+from app.seo.models import SeoIssue, SeoReport
+from app.seo.tasks import process_report
+from app.workspaces import service as workspaces
+
+app = create_app()
+with app.app_context():
+    user = accounts.create_user("seo@example.com", "password123", None)
+    workspaces.set_tier(workspaces.get_workspace(user.default_workspace_id), "pro")
+    _, secret = api_keys.create_key_for(user.default_workspace_id, user.id, "k", ["*"], None)
+    client = app.test_client()
+    report = {"url": "https://example.com/page",
+              "scores": {"performance": 90, "accessibility": 90, "best_practices": 90, "seo": 90},
+              "issues": [{"type": "missing_alt", "severity": "warning", "element": "img"}]}
+    ids = [client.post("/api/v1/seo/report", headers={"Authorization": f"Bearer {secret}"}, json=report).json["data"]["id"]
+           for _ in range(2)]
+start, errors = threading.Barrier(2), []
+
+def work(report_id):
+    with app.app_context():
+        start.wait()
+        try:
+            process_report(report_id)
+        except Exception as exc:
+            errors.append(repr(exc))
+
+threads = [threading.Thread(target=work, args=(i,)) for i in ids]
+[t.start() for t in threads]
+[t.join() for t in threads]
+with app.app_context():
+    reports = [db.session.get(SeoReport, i) for i in ids]
+    print(json.dumps({
+        "errors": errors,
+        "statuses": [r.status for r in reports],
+        "new": sorted(r.new_issues for r in reports),
+        "issues": db.session.scalar(sa.select(sa.func.count()).select_from(SeoIssue)),
+    }))
+"""
+
+
+def test_two_reports_of_one_url_processed_at_once_merge_one_after_the_other(tmp_path):
+    with ExitStack() as stack:
+        env = {
+            **os.environ,
+            "DATABASE_URL": stack.enter_context(scratch_database()),
+            "REDIS_URL": TEST_REDIS_URL,
+            "INSTANCE_PATH": str(tmp_path),
+            "ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+            "LOG_LEVEL": "WARNING",
+        }
+        flask_cli(env, "db", "upgrade")
+        state = json.loads(python(env, CONCURRENT))
+    assert state == {"errors": [], "statuses": ["processed", "processed"], "new": [0, 1], "issues": 1}
