@@ -9,6 +9,7 @@ from app.core.events import Event
 from app.extensions import db
 from app.seo import tasks
 from app.seo.models import SeoIssue, SeoReport
+from app.webhooks.models import WebhookDelivery
 from tests.assertions import ISO_Z
 from tests.webhooks import run_jobs
 
@@ -213,3 +214,18 @@ def test_issue_filters(client, owner):
     assert len(types(per_page=1, page=3)) == 1 and types(per_page=1, page=4) == []
     assert client.get(path, query_string={"severity": "fatal"}, headers=owner.headers).status_code == 400
     assert client.get(path, query_string={"sort": "message"}, headers=owner.headers).status_code == 400
+
+
+def test_webhooks_subscribe_to_the_seo_events(client, owner):
+    hook = client.post(
+        "/api/v1/webhooks",
+        json={"url": "https://hooks.example.com/in", "events": ["seo.report.processed", "seo.score_dropped"]},
+        headers=owner.headers,
+    )
+    assert hook.status_code == 201, hook.get_data(as_text=True)
+    submit(client, owner, body())
+    submit(client, owner, body(scores={"performance": 70, "accessibility": 92, "best_practices": 88, "seo": 95}))
+    delivered = db.session.scalars(
+        sa.select(WebhookDelivery.event_type).where(WebhookDelivery.endpoint_id == hook.json["data"]["id"])
+    )
+    assert sorted(delivered) == ["seo.report.processed", "seo.report.processed", "seo.score_dropped"]
