@@ -94,6 +94,8 @@ def _register_domains(app: Flask) -> None:
     from .mcp import service as mcp_service
     from .pixel import routes as pixel_routes
     from .pixel import service as pixel_service
+    from .seo import routes as seo_routes
+    from .seo import service as seo_service
     from .system import cli as system_cli
     from .system import routes as system_routes
     from .webhooks import cli as webhooks_cli
@@ -115,6 +117,7 @@ def _register_domains(app: Flask) -> None:
         entitlements_service,
         ai_service,
         files_service,
+        seo_service,
     ):
         core_events.register_event_types(app, service.EVENT_TYPES)
     core_events.register_event_types(app, [*entities_registry.event_types(), *entities_catalog.EVENT_TYPES])
@@ -153,6 +156,7 @@ def _register_domains(app: Flask) -> None:
         mcp_routes.blp,
         files_routes.blp,
         pixel_routes.blp,
+        seo_routes.blp,
     ):
         api.register_blueprint(blueprint)
     app.register_blueprint(system_routes.assets)

@@ -125,6 +125,10 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         "FILES_S3_SECRET_ACCESS_KEY": env.get("FILES_S3_SECRET_ACCESS_KEY") or None,
         # pixel: events per ingestion batch; this many waiting also starts a drain at once
         "PIXEL_BATCH_SIZE": int(env.get("PIXEL_BATCH_SIZE", 500)),
+        # SEO reports: issues one report may carry; a report still queued after this many seconds
+        # is enqueued again by the sweeper (Redis was down, or a worker died)
+        "SEO_MAX_ISSUES": int(env.get("SEO_MAX_ISSUES", 500)),
+        "SEO_REQUEUE_AFTER": int(env.get("SEO_REQUEUE_AFTER", 300)),
         "SESSION_DAYS": 30,
         "SESSION_COOKIE_NAME": "core_session",
         "LOGIN_ATTEMPTS_PER_MINUTE": 5,

@@ -100,6 +100,7 @@ def test_the_schedule_enqueues_the_webhook_dispatcher_the_daily_session_purge_an
         ("fail_stuck_imports", "default", 600),
         ("expire_pending_uploads", "default", 300),
         ("drain", "default", 1),
+        ("requeue_stuck_reports", "default", 60),
     }
     with time_machine.travel(T0, tick=False):
         assert sorted(job.name for job in cron.tick()) == [
@@ -110,6 +111,7 @@ def test_the_schedule_enqueues_the_webhook_dispatcher_the_daily_session_purge_an
             "flush_api_calls",
             "purge_call_logs",
             "purge_expired_sessions",
+            "requeue_stuck_reports",
         ]
         assert cron.tick() == []
     with time_machine.travel(T0 + timedelta(seconds=11), tick=False):
@@ -123,6 +125,7 @@ def test_the_schedule_enqueues_the_webhook_dispatcher_the_daily_session_purge_an
             "flush_api_calls",
             "purge_call_logs",
             "purge_expired_sessions",
+            "requeue_stuck_reports",
         ]
     purges = [j for j in jobs.queue().get_jobs() if j.func_name == "app.accounts.service.purge_expired_sessions"]
     assert len(purges) == 2
@@ -132,12 +135,12 @@ def test_the_schedule_enqueues_the_webhook_dispatcher_the_daily_session_purge_an
 @requires_redis
 def test_only_the_lease_holder_enqueues_periodic_jobs():
     first, second = Cron(jobs.redis, name="worker-a"), Cron(jobs.redis, name="worker-b")
-    assert len(first.tick()) == 7
+    assert len(first.tick()) == 8
     assert second.tick() == []
     assert jobs.redis.get(CRON_LEASE_KEY) == b"worker-a"
     first.release_lease()
-    assert len(second.tick()) == 7
-    assert jobs.queue("webhooks").count == 2 and jobs.queue().count == 12
+    assert len(second.tick()) == 8
+    assert jobs.queue("webhooks").count == 2 and jobs.queue().count == 14
 
 
 @requires_redis

@@ -16,6 +16,7 @@ from app.entitlements.metering import flush_api_calls
 from app.files.tasks import expire_pending_uploads
 from app.mcp.tasks import fail_stuck_imports, purge_call_logs
 from app.pixel.tasks import drain as drain_pixel_events
+from app.seo.tasks import requeue_stuck_reports
 from app.webhooks.tasks import dispatch_pending
 
 HOUR = 3600
@@ -35,6 +36,8 @@ PERIODIC = (
     Periodic(expire_pending_uploads, interval=5 * 60, queue="default", job_timeout=10 * 60),
     # buffered pixel events into PostgreSQL; a full batch also enqueues a drain at once
     Periodic(drain_pixel_events, interval=1, queue="default", job_timeout=120),
+    # SEO reports still queued after SEO_REQUEUE_AFTER (their job was lost): queued again
+    Periodic(requeue_stuck_reports, interval=60, queue="default", job_timeout=5 * 60),
 )
 
 
