@@ -96,12 +96,14 @@ def test_the_schedule_enqueues_the_webhook_dispatcher_and_the_daily_session_purg
         ("purge_expired_sessions", "default", DAY),
         ("dispatch_pending", "webhooks", 10),
         ("flush_api_calls", "default", 60),
+        ("requeue_stuck_reports", "default", 60),
     }
     with time_machine.travel(T0, tick=False):
         assert sorted(job.name for job in cron.tick()) == [
             "dispatch_pending",
             "flush_api_calls",
             "purge_expired_sessions",
+            "requeue_stuck_reports",
         ]
         assert cron.tick() == []
     with time_machine.travel(T0 + timedelta(seconds=11), tick=False):
@@ -111,6 +113,7 @@ def test_the_schedule_enqueues_the_webhook_dispatcher_and_the_daily_session_purg
             "dispatch_pending",
             "flush_api_calls",
             "purge_expired_sessions",
+            "requeue_stuck_reports",
         ]
     purges = [j for j in jobs.queue().get_jobs() if j.func_name == "app.accounts.service.purge_expired_sessions"]
     assert len(purges) == 2
@@ -120,11 +123,11 @@ def test_the_schedule_enqueues_the_webhook_dispatcher_and_the_daily_session_purg
 @requires_redis
 def test_only_the_lease_holder_enqueues_periodic_jobs():
     first, second = Cron(jobs.redis, name="worker-a"), Cron(jobs.redis, name="worker-b")
-    assert len(first.tick()) == 3
+    assert len(first.tick()) == 4
     assert second.tick() == []
     assert jobs.redis.get(CRON_LEASE_KEY) == b"worker-a"
     first.release_lease()
-    assert len(second.tick()) == 3
+    assert len(second.tick()) == 4
     assert jobs.queue("webhooks").count == 2 and jobs.queue().count == 4
 
 
