@@ -344,34 +344,18 @@ def record_usage(
     before = answer["current_usage"]
     add_usage(workspace_id, feature, quantity)
     result = {"recorded": True, "feature": feature, "current_usage": before + quantity, "limit": answer["limit"]}
-    try:
-        with db.session.begin_nested():
-            db.session.add(
-                UsageRecord(
-                    id=new_id("usg"),
-                    workspace_id=workspace_id,
-                    feature=feature,
-                    quantity=quantity,
-                    idempotency_key=idempotency_key,
-                    meta=metadata,
-                    answer=result,
-                    created_at=utcnow(),
-                )
-            )
-    except IntegrityError:  # the same key, committed by another process meanwhile (SQLite)
-        db.session.rollback()
+    if not _record_once(workspace_id, feature, quantity, idempotency_key, metadata, result):
+        db.session.rollback()  # the same key, committed by another process meanwhile (SQLite)
         return record_usage(workspace_id, tier, feature, quantity, metadata, idempotency_key)
     _notice_thresholds(workspace_id, feature, before, before + quantity, answer["limit"])
     db.session.commit()
     return result
 
 
-def charge(workspace_id: str, tier: str, feature: str, quantity: int, key: str, metadata: dict | None = None) -> bool:
-    """Record usage that has already happened (an AI answer), once per `key`, whatever the limit:
-    limits are checked before such work, which may overrun them by one piece. In the caller's
-    transaction; False when `key` was charged already."""
-    _serialize(workspace_id, feature)
-    before = used(workspace_id, feature)
+def _record_once(
+    workspace_id: str, feature: str, quantity: int, key: str | None, metadata: dict | None, answer: dict
+) -> bool:
+    """The durable record of one use (in a savepoint); False when `key` was recorded already."""
     try:
         with db.session.begin_nested():
             db.session.add(
@@ -382,11 +366,23 @@ def charge(workspace_id: str, tier: str, feature: str, quantity: int, key: str, 
                     quantity=quantity,
                     idempotency_key=key,
                     meta=metadata,
-                    answer={"recorded": True, "feature": feature, "quantity": quantity},
+                    answer=answer,
                     created_at=utcnow(),
                 )
             )
     except IntegrityError:
+        return False
+    return True
+
+
+def charge(workspace_id: str, tier: str, feature: str, quantity: int, key: str, metadata: dict | None = None) -> bool:
+    """Record usage that has already happened (an AI answer), once per `key`, whatever the limit:
+    limits are checked before such work, which may overrun them by one piece. In the caller's
+    transaction; False when `key` was charged already."""
+    _serialize(workspace_id, feature)
+    before = used(workspace_id, feature)
+    answer = {"recorded": True, "feature": feature, "quantity": quantity}
+    if not _record_once(workspace_id, feature, quantity, key, metadata, answer):
         return False
     add_usage(workspace_id, feature, quantity)
     _notice_thresholds(workspace_id, feature, before, before + quantity, limit_of(workspace_id, tier, feature))
