@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
+import click
 from flask import Flask, current_app, has_request_context, request
 from redis import Redis
 from rq import Queue
@@ -84,7 +85,9 @@ class Jobs:
         if delay > 0:
             return
         app = current_app._get_current_object()  # type: ignore[attr-defined]  # the proxied app
-        if app.config.get("JOBS_SYNC"):
+        # a `flask` command runs its jobs in turn: a job thread writing beside the command's own
+        # writes would make SQLite refuse one of them ("database is locked")
+        if app.config.get("JOBS_SYNC") or click.get_current_context(silent=True) is not None:
             if has_request_context():
                 # after the response, as a worker would: never inside the request's transaction
                 _after_this_response(app, func, args)
