@@ -76,6 +76,8 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
     max_body = int(env.get("MAX_BODY_BYTES", 1024 * 1024))
     config = {
         "SQLALCHEMY_DATABASE_URI": database_url(env.get("DATABASE_URL"), instance),
+        # one pooled connection per gunicorn thread: a smaller pool opens and closes connections under load
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": int(env.get("GUNICORN_THREADS", 8)) + 2},
         "REDIS_URL": env.get("REDIS_URL") or None,
         "SECRET_KEY": env.get("SECRET_KEY")
         or _instance_secret(instance, "secret_key", lambda: secrets.token_urlsafe(48)),

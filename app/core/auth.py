@@ -155,17 +155,46 @@ def _resolve(token: str, via_cookie: bool, workspace_header: str | None) -> Prin
 
 
 def _principal_for(token: str, via_cookie: bool, workspace_header: str | None) -> Principal:
-    """The credential's principal, remembered across requests while the epoch is unchanged."""
+    """The credential's principal. A remembered one is used at once, pending the epoch check of
+    `confirm_principal` (which the request's Redis round trip calls before anything else)."""
     cache = credentials_cache()
     if not cache.enabled:
         return _resolve(token, via_cookie, workspace_header)
-    epoch = cache.epoch()  # read before the database: a change committed after it bumps it
     key = cache.key(token, via_cookie, workspace_header)
-    principal = cache.get(key, epoch)
-    if principal is None:
-        principal = _resolve(token, via_cookie, workspace_header)
-        cache.put(key, epoch, principal)
+    remembered = cache.get(key)
+    if remembered is not None:
+        epoch, principal = remembered
+        g.unconfirmed_principal = key, epoch, token, via_cookie, workspace_header
+        return principal
+    epoch = cache.epoch()  # read before the database: a change committed after it bumps it
+    principal = _resolve(token, via_cookie, workspace_header)
+    cache.put(key, epoch, principal)
     return principal
+
+
+def awaiting_confirmation() -> bool:
+    """Whether the request's principal was remembered and still needs `confirm_principal`."""
+    return g.get("unconfirmed_principal") is not None
+
+
+def confirm_principal(epoch: int | None = None) -> None:
+    """Check a remembered principal against the credentials epoch (`epoch` if the caller read it,
+    else read now): when anything changed since it was resolved, resolve the credential again."""
+    pending = g.pop("unconfirmed_principal", None)
+    if pending is None:
+        return
+    key, remembered_epoch, token, via_cookie, workspace_header = pending
+    cache = credentials_cache()
+    if epoch is None:
+        epoch = cache.epoch()
+    if epoch == remembered_epoch:
+        return
+    try:
+        g.principal = _resolve(token, via_cookie, workspace_header)
+    except ApiError as error:
+        g.principal, g.auth_error = None, error
+        return
+    cache.put(key, epoch, g.principal)
 
 
 def resolve_request_principal() -> None:
@@ -223,6 +252,7 @@ def authorize(
 
 def authenticated() -> Principal:
     """Any valid credential, whatever its workspace (auth/me, logout, own workspaces list)."""
+    confirm_principal()  # a no-op once the rate limit's round trip has confirmed it
     if g.get("auth_error") is not None:
         raise g.auth_error
     principal: Principal | None = g.get("principal")

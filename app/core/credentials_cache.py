@@ -3,9 +3,10 @@
 Resolving a credential costs two database queries per request; remembering it must never delay a
 revocation. Every change that can narrow what a credential may do (revocation, rotation,
 membership, role, tier, logout) calls `credentials_changed()` after its commit, which bumps one
-epoch in Redis. A request reads the epoch before anything else and uses a remembered principal
-only if it was resolved under that same epoch, less than a minute ago, and is not past its
-expiry. Without Redis (several processes could not share the epoch) nothing is remembered.
+epoch in Redis. A remembered principal (resolved less than a minute ago, not past its expiry)
+stands only if the epoch read during the request is the one it was resolved under; the epoch is
+read in the request's one Redis round trip (core.ratelimit), and before anything the principal
+allows is done. Without Redis (several processes could not share the epoch) nothing is remembered.
 """
 
 from __future__ import annotations
@@ -36,7 +37,15 @@ class CredentialsCache:
         return self.redis is not None
 
     def epoch(self) -> int:
-        return int(self.redis.get(EPOCH_KEY) or 0)
+        return self.parse_epoch(self.redis.get(EPOCH_KEY))
+
+    def read_epoch(self, pipeline) -> None:
+        """Queue the epoch's read on a pipeline; its result goes to `parse_epoch`."""
+        pipeline.get(EPOCH_KEY)
+
+    @staticmethod
+    def parse_epoch(value: bytes | None) -> int:
+        return int(value or 0)
 
     def bump(self) -> None:
         self.redis.incr(EPOCH_KEY)
@@ -45,17 +54,18 @@ class CredentialsCache:
     def key(token: str, via_cookie: bool, workspace_header: str | None) -> tuple:
         return hashlib.sha256(token.encode()).digest(), via_cookie, workspace_header
 
-    def get(self, key: tuple, epoch: int):
+    def get(self, key: tuple):
+        """(the epoch it was resolved under, a copy of the principal), or None when not usable."""
         entry = self._entries.get(key)
         if entry is None:
             return None
-        entry_epoch, principal, stored_at = entry
-        if entry_epoch != epoch or time.time() - stored_at >= MAX_AGE_SECONDS:
+        epoch, principal, stored_at = entry
+        if time.time() - stored_at >= MAX_AGE_SECONDS:
             return None
         if principal.valid_until is not None and utcnow() >= principal.valid_until:
             return None
         # a copy: the request may narrow its principal to a path's workspace
-        return dataclasses.replace(principal)
+        return epoch, dataclasses.replace(principal)
 
     def put(self, key: tuple, epoch: int, principal) -> None:
         with self._lock:

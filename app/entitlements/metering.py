@@ -14,6 +14,7 @@ from typing import cast
 
 from flask import Flask, current_app, g, request
 
+from ..core import ratelimit
 from ..core.clock import utcnow
 from ..core.jobs import jobs
 from ..extensions import db
@@ -28,6 +29,7 @@ CACHE_SECONDS = 60
 
 
 def init_app(app: Flask) -> None:
+    ratelimit.register_request_counter(app, FEATURE, _counter_key, KEY_TTL)
     app.before_request(count_request)
     app.extensions["entitlements.buffered"] = buffered
     app.extensions["entitlements.metering_cache"] = {}
@@ -55,21 +57,25 @@ def buffered(workspace_id: str, feature: str) -> int:
     return sum(requests_per_day(workspace_id, start, end).values())
 
 
+def _counter_key(principal) -> str | None:
+    """Today's Redis counter of the principal's workspace, counted by core.ratelimit's round trip."""
+    if principal.membership is None:
+        return None
+    return KEY.format(principal.membership.workspace_id, utcnow().date().isoformat())
+
+
 def _count_today(workspace_id: str, today: date) -> int:
-    """One more request today; returns today's count."""
-    if jobs.redis is not None:
-        key = KEY.format(workspace_id, today.isoformat())
-        pipe = jobs.redis.pipeline(transaction=False)
-        pipe.incr(key)
-        pipe.expire(key, KEY_TTL, nx=True)
-        return int(pipe.execute()[0])
+    """One more request today (counted already with Redis); returns today's count."""
+    counted = ratelimit.request_count(FEATURE)
+    if counted is not None:
+        return counted
     return service.count_on_day(workspace_id, REQUESTS, today)
 
 
 def _uncount_today(workspace_id: str, today: date) -> None:
     """A refused request is not an API call: take back its count."""
-    if jobs.redis is not None:
-        jobs.redis.decr(KEY.format(workspace_id, today.isoformat()))
+    if ratelimit.request_count(FEATURE) is not None:
+        ratelimit.uncount_request(FEATURE)
     else:
         service.uncount_on_day(workspace_id, REQUESTS, today)
 

@@ -17,6 +17,8 @@ from app.extensions import db
 from tests import factories
 from tests.assertions import error as assert_error
 from tests.conftest import requires_redis
+from tests.core import key_id_of
+from tests.core.test_ratelimit import spend
 
 CHECK = "/api/v1/entitlements/check"
 USAGE = "/api/v1/entitlements/usage"
@@ -191,6 +193,15 @@ def test_every_authenticated_request_counts_and_the_limit_holds(client, owner):
     assert summary.json["data"]["entitlements"]["api_calls"]["used"] == 4
     assert client.get("/api/v1/auth/me", headers=owner.headers).status_code == 200
     assert client.get("/api/v1/workspaces").status_code == 401  # no credential: nothing counted
+
+
+def test_a_rate_limited_request_is_not_an_api_call(client, owner):
+    reader = factories.bearer(factories.key(owner.user_id, owner.workspace_id, ["*"]))
+    used = client.get(SUMMARY, headers=reader).json["data"]["entitlements"]["api_calls"]["used"]
+    spend("60/minute", f"api_key:{key_id_of(owner.key)}", 60)
+    assert client.get("/api/v1/workspaces", headers=owner.headers).status_code == 429
+    # only the second summary read itself was added
+    assert client.get(SUMMARY, headers=reader).json["data"]["entitlements"]["api_calls"]["used"] == used + 1
 
 
 @requires_redis
