@@ -177,24 +177,26 @@ def awaiting_confirmation() -> bool:
     return g.get("unconfirmed_principal") is not None
 
 
-def confirm_principal(epoch: int | None = None) -> None:
+def confirm_principal(epoch: int | None = None) -> bool:
     """Check a remembered principal against the credentials epoch (`epoch` if the caller read it,
-    else read now): when anything changed since it was resolved, resolve the credential again."""
+    else read now): when anything changed since it was resolved, resolve the credential again.
+    Returns whether it was resolved again (the request's principal may differ)."""
     pending = g.pop("unconfirmed_principal", None)
     if pending is None:
-        return
+        return False
     key, remembered_epoch, token, via_cookie, workspace_header = pending
     cache = credentials_cache()
     if epoch is None:
         epoch = cache.epoch()
     if epoch == remembered_epoch:
-        return
+        return False
     try:
         g.principal = _resolve(token, via_cookie, workspace_header)
     except ApiError as error:
         g.principal, g.auth_error = None, error
-        return
+        return True
     cache.put(key, epoch, g.principal)
+    return True
 
 
 def resolve_request_principal() -> None:

@@ -188,8 +188,7 @@ def _count_in_redis(redis) -> tuple[str, int, float]:
     counting = _Counting.for_request()
     pending = auth.awaiting_confirmation()
     window, reset_at, counted, epoch = counting.count(redis, credentials_cache() if pending else None)
-    if pending:
-        auth.confirm_principal(epoch)
+    if pending and auth.confirm_principal(epoch):
         now = _Counting.for_request()
         if now != counting:
             counting.take_back(redis)
