@@ -192,6 +192,11 @@ def deliver(delivery_id: str) -> None:
     if row is None:
         db.session.rollback()
         return  # deleted meanwhile (cascade)
+    # kept as read, and no transaction held open during the POST: on SQLite, a reader that
+    # outlives another connection's commit cannot write the attempt's outcome afterwards
+    db.session.expunge(row.WebhookEndpoint)
+    db.session.expunge(row.Event)
+    db.session.rollback()
     _attempt(delivery_id, row.attempt, row.WebhookEndpoint, row.Event, started)
 
 

@@ -14,6 +14,7 @@ from cryptography.fernet import Fernet
 from app.core.events import Event
 from app.core.jobs import jobs
 from app.extensions import db
+from app.webhooks import tasks
 from app.webhooks.models import WebhookDelivery, WebhookEndpoint
 from app.webhooks.tasks import deliver, dispatch_pending
 from tests.assertions import ISO_Z
@@ -164,6 +165,24 @@ def test_a_retry_that_succeeds_resets_consecutive_failures(client, owner, receiv
     assert (delivery["status"], delivery["attempt"], delivery["delivered_at"]) == ("success", 2, "2026-03-02T09:00:05Z")
     counters = endpoint_of(client, owner, endpoint["id"])
     assert (counters["success_count"], counters["failure_count"], counters["consecutive_failures"]) == (1, 1, 0)
+
+
+def test_no_transaction_is_held_open_while_an_attempt_is_sent(client, owner, receiver, clock, monkeypatch):
+    """On SQLite, a reader that outlived another connection's commit cannot write afterwards
+    ('database is locked'): the attempt's outcome would be lost and the webhook sent again."""
+    held_open, send = [], tasks.signing.send
+
+    def watched_send(*args):
+        held_open.append(db.session().in_transaction())
+        return send(*args)
+
+    monkeypatch.setattr(tasks.signing, "send", watched_send)
+    receiver.statuses = [503, 200]
+    subscribe(client, owner, receiver)
+    make_key(client, owner)  # the first attempt, made by the fan-out
+    clock.shift(5)
+    run_due_work()  # the retry, made by a delivery job
+    assert held_open == [False, False]
 
 
 def test_manual_retry_and_cannot_retry(client, owner, receiver, clock, app, monkeypatch):
