@@ -74,10 +74,11 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
     env = os.environ
     instance = Path(instance_path)
     max_body = int(env.get("MAX_BODY_BYTES", 1024 * 1024))
+    threads = int(env.get("GUNICORN_THREADS", 8))  # per web process (gunicorn.conf.py)
     config = {
         "SQLALCHEMY_DATABASE_URI": database_url(env.get("DATABASE_URL"), instance),
         # one pooled connection per gunicorn thread: a smaller pool opens and closes connections under load
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": int(env.get("GUNICORN_THREADS", 8)) + 2},
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": threads + 2},
         "REDIS_URL": env.get("REDIS_URL") or None,
         "SECRET_KEY": env.get("SECRET_KEY")
         or _instance_secret(instance, "secret_key", lambda: secrets.token_urlsafe(48)),
@@ -103,7 +104,7 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         "AI_ALLOWED_MODELS": _env_list("AI_ALLOWED_MODELS"),
         "AI_TIMEOUT": float(env.get("AI_TIMEOUT", 60)),
         # open AI streams each hold a gunicorn thread: at most half of them, so other requests find one
-        "AI_STREAMS_PER_PROCESS": max(1, int(env.get("GUNICORN_THREADS", 8)) // 2),
+        "AI_STREAMS_PER_PROCESS": max(1, threads // 2),
         "OVERAGE_PRICES_EUR": _prices("OVERAGE_PRICES_EUR"),
         # webhooks: seconds before each automatic attempt; manual retries count toward the maximum
         "WEBHOOK_RETRY_SCHEDULE": _env_seconds("WEBHOOK_RETRY_SCHEDULE", "0,5,300,1800,7200,18000,36000,36000"),
