@@ -7,6 +7,7 @@ the things counted (`require(..., current=n)`, and `register_counter` for the su
 from __future__ import annotations
 
 import calendar
+import functools
 from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
@@ -265,22 +266,31 @@ def _notice_thresholds(workspace_id: str, feature: str, before: int, after: int,
             )
 
 
-def _upsert(session, workspace_id: str, feature: str, day: date, quantity: int, combine) -> None:
-    postgres = session.get_bind().dialect.name == "postgresql"
-    stmt = (postgresql if postgres else sqlite).insert(UsageCounter)
-    stmt = stmt.values(workspace_id=workspace_id, feature=feature, day=day, used=quantity)
-    session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["workspace_id", "feature", "day"],
-            set_={"used": combine(UsageCounter.used, stmt.excluded.used, postgres)},
-        )
+@functools.cache
+def _upsert_statement(dialect: str, keep_greater: bool):
+    """INSERT … ON CONFLICT of a day's counter, built once: building it on every call (a tool call,
+    a pixel batch) cost more than running it."""
+    postgres = dialect == "postgresql"
+    insert = (postgresql if postgres else sqlite).insert(UsageCounter)
+    old, new = UsageCounter.used, insert.excluded.used
+    if keep_greater:
+        used = sa.func.greatest(old, new) if postgres else sa.func.max(old, new)
+    else:
+        used = old + new
+    return insert.on_conflict_do_update(index_elements=["workspace_id", "feature", "day"], set_={"used": used})
+
+
+def _upsert(workspace_id: str, feature: str, day: date, quantity: int, keep_greater: bool = False) -> None:
+    stmt = _upsert_statement(db.session.get_bind().dialect.name, keep_greater)
+    db.session.connection().execute(
+        stmt, {"workspace_id": workspace_id, "feature": feature, "day": day, "used": quantity}
     )
 
 
 def add_usage(workspace_id: str, feature: str, quantity: int, day: date | None = None) -> None:
     """used += quantity on the day's counter, atomically (an upsert), in the caller's transaction."""
     day = NEVER_RESET if feature in plans.NOT_RESET else (day or utcnow().date())
-    _upsert(db.session, workspace_id, feature, day, quantity, lambda old, new, _: old + new)
+    _upsert(workspace_id, feature, day, quantity)
 
 
 def count_on_day(workspace_id: str, feature: str, day: date) -> int:
@@ -303,14 +313,7 @@ def uncount_on_day(workspace_id: str, feature: str, day: date) -> None:
 
 def set_at_least(workspace_id: str, feature: str, day: date, value: int) -> None:
     """used = max(used, value): copying a running total is idempotent."""
-    _upsert(
-        db.session,
-        workspace_id,
-        feature,
-        day,
-        value,
-        lambda old, new, postgres: sa.func.greatest(old, new) if postgres else sa.func.max(old, new),
-    )
+    _upsert(workspace_id, feature, day, value, keep_greater=True)
 
 
 def _serialize(workspace_id: str, feature: str) -> None:

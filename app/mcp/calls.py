@@ -20,9 +20,11 @@ from ..entitlements import service as entitlements
 from ..extensions import db
 from . import upstream
 from .models import McpCallLog, McpCredential, McpServer, McpTool
-from .service import get_server, server_by_slug, servers_query
+from .service import get_server, servers_query
 
 TOOL_CALLS = "mcp_tool_calls"
+# The log row: a Core INSERT on the session's connection (the ORM's insert paths cost more)
+INSERT_LOG = sa.insert(McpCallLog)
 LAST_USED_EVERY = timedelta(minutes=1)  # a credential's last_used_at is that precise, not one write a call
 
 
@@ -57,41 +59,58 @@ def delete_credential(workspace_id: str, server_id: str, credential_id: str) -> 
     db.session.commit()
 
 
-def _credential_for(server: McpServer) -> tuple[McpCredential | None, str | None]:
-    """The newest credential of the server's auth_mode, and its secret."""
+# Built once, with the server, tool name and auth type bound per call: building a statement
+# costs more than running it, and these run on every tool call's path
+_ACTIVE_TOOL = sa.select(McpTool).where(
+    McpTool.server_id == sa.bindparam("server_id"), McpTool.name == sa.bindparam("name"), McpTool.is_active.is_(True)
+)
+_NEWEST_CREDENTIAL_ID = (
+    sa.select(McpCredential.id)
+    .where(McpCredential.server_id == sa.bindparam("server_id"), McpCredential.auth_type == sa.bindparam("auth_type"))
+    .order_by(McpCredential.created_at.desc(), McpCredential.id.desc())
+    .limit(1)
+    .scalar_subquery()
+)
+_ACTIVE_TOOL_AND_CREDENTIAL = _ACTIVE_TOOL.add_columns(McpCredential).outerjoin(
+    McpCredential, McpCredential.id == _NEWEST_CREDENTIAL_ID
+)
+
+
+def _tool_and_credential(server: McpServer, tool_name: str) -> tuple[McpTool | None, McpCredential | None]:
+    """The active tool of that name and the server's newest credential of its auth_mode, in one
+    query."""
+    params = {"server_id": server.id, "name": tool_name, "auth_type": server.auth_mode}
     if server.auth_mode == "none":
-        return None, None
-    credential = db.session.scalar(
-        sa.select(McpCredential)
-        .where(McpCredential.server_id == server.id, McpCredential.auth_type == server.auth_mode)
-        .order_by(McpCredential.created_at.desc(), McpCredential.id.desc())
-        .limit(1)
-    )
+        return db.session.scalar(_ACTIVE_TOOL, params), None
+    row = db.session.execute(_ACTIVE_TOOL_AND_CREDENTIAL, params).one_or_none()
+    return (row[0], row[1]) if row is not None else (None, None)
+
+
+def _secret(server: McpServer, credential: McpCredential | None) -> str | None:
+    if server.auth_mode == "none":
+        return None
     secret = crypto.decrypt(credential.secret_encrypted) if credential is not None else None
-    if credential is None or secret is None:
+    if secret is None:
         raise validation_failed(
             {"server": [f"The server needs a credential of type {server.auth_mode} (POST …/credentials)."]}
         )
-    return credential, secret.decode()
+    return secret.decode()
 
 
 # --- tool calls ------------------------------------------------------------------------------
 
 
 def find_server(workspace_id: str, ref: str) -> McpServer:
-    """By slug, or by id (`mcs_…`)."""
-    server = server_by_slug(workspace_id, ref) or db.session.scalar(
-        servers_query(workspace_id).where(McpServer.id == ref)
+    """By slug, or by id (`mcs_…`), in one query; a slug match comes first."""
+    server = db.session.scalar(
+        servers_query(workspace_id)
+        .where(sa.or_(McpServer.slug == ref, McpServer.id == ref))
+        .order_by((McpServer.slug == ref).desc())
+        .limit(1)
     )
     if server is None:
         raise not_found("Server not found.")
     return server
-
-
-def active_tool(server: McpServer, name: str) -> McpTool | None:
-    return db.session.scalar(
-        sa.select(McpTool).where(McpTool.server_id == server.id, McpTool.name == name, McpTool.is_active.is_(True))
-    )
 
 
 def check_arguments(tool: McpTool, arguments: dict) -> None:
@@ -108,13 +127,13 @@ def call(server: McpServer, tool_name: str, arguments: dict, *, source: str, cal
     inactive server, 429 past the server's rate limit, 502 when the upstream is unreachable."""
     if not server.is_active:
         raise ApiError(409, "conflict", "The server is inactive.")
-    tool = active_tool(server, tool_name)
+    tool, credential = _tool_and_credential(server, tool_name)
     if tool is None:
         raise not_found("Tool not found.")
     check_arguments(tool, arguments)
     if server.rate_limit_per_minute:
         hit(f"{server.rate_limit_per_minute}/minute", "mcp-server", server.id)
-    credential, secret = _credential_for(server)
+    secret = _secret(server, credential)
     request = upstream.build(server, tool, arguments, secret)
     started = time.monotonic()
     result, failure = None, None
@@ -123,9 +142,9 @@ def call(server: McpServer, tool_name: str, arguments: dict, *, source: str, cal
     except outbound.OutboundError as exc:
         failure = str(exc)
     now = utcnow()
-    # Core statements, not the ORM's unit of work: this write is on every tool call's path
-    db.session.execute(
-        sa.insert(McpCallLog).values(
+    db.session.connection().execute(
+        INSERT_LOG,
+        dict(
             id=new_id("mcl"),
             workspace_id=server.workspace_id,
             server_id=server.id,
@@ -140,7 +159,7 @@ def call(server: McpServer, tool_name: str, arguments: dict, *, source: str, cal
             source=source,
             api_key_id=caller_id,
             created_at=now,
-        )
+        ),
     )
     if credential is not None and (credential.last_used_at is None or credential.last_used_at < now - LAST_USED_EVERY):
         db.session.execute(
