@@ -20,7 +20,7 @@ from ..entitlements import service as entitlements
 from ..extensions import db
 from . import upstream
 from .models import McpCallLog, McpCredential, McpServer, McpTool
-from .service import get_server, servers_query
+from .service import get_server
 
 TOOL_CALLS = "mcp_tool_calls"
 # The log row: a Core INSERT on the session's connection (the ORM's insert paths cost more)
@@ -100,14 +100,20 @@ def _secret(server: McpServer, credential: McpCredential | None) -> str | None:
 # --- tool calls ------------------------------------------------------------------------------
 
 
+_SERVER_BY_REF = (
+    sa.select(McpServer)
+    .where(
+        McpServer.workspace_id == sa.bindparam("workspace_id"),
+        sa.or_(McpServer.slug == sa.bindparam("ref"), McpServer.id == sa.bindparam("ref")),
+    )
+    .order_by((McpServer.slug == sa.bindparam("ref")).desc())
+    .limit(1)
+)
+
+
 def find_server(workspace_id: str, ref: str) -> McpServer:
     """By slug, or by id (`mcs_…`), in one query; a slug match comes first."""
-    server = db.session.scalar(
-        servers_query(workspace_id)
-        .where(sa.or_(McpServer.slug == ref, McpServer.id == ref))
-        .order_by((McpServer.slug == ref).desc())
-        .limit(1)
-    )
+    server = db.session.scalar(_SERVER_BY_REF, {"workspace_id": workspace_id, "ref": ref})
     if server is None:
         raise not_found("Server not found.")
     return server
