@@ -89,6 +89,7 @@ def _register_domains(app: Flask) -> None:
     from .files import routes as files_routes
     from .files import service as files_service
     from .mcp import cli as mcp_cli
+    from .mcp import protocol_doc as mcp_protocol_doc
     from .mcp import protocol_routes as mcp_protocol
     from .mcp import routes as mcp_routes
     from .mcp import service as mcp_service
@@ -161,6 +162,7 @@ def _register_domains(app: Flask) -> None:
         api.register_blueprint(blueprint)
     app.register_blueprint(system_routes.assets)
     app.register_blueprint(mcp_protocol.blp)
+    mcp_protocol_doc.document(app, api.spec)
     app.register_blueprint(pixel_routes.snippet)
     for group in (
         accounts_cli.users,

@@ -36,6 +36,10 @@ PUBLIC = {
 }
 # bodies read as JSON whatever their Content-Type (navigator.sendBeacon sends text/plain): no 415
 ANY_MEDIA_TYPE = {("post", "/api/v1/pixel/track")}
+# the MCP endpoints answer a malformed JSON-RPC message with a JSON-RPC error object (the MCP transport),
+# other 400s (a bad Idempotency-Key) with the error envelope
+MCP_PATHS = ("/mcp/{workspace_slug}/{server_slug}", "/mcp/{workspace_slug}/entities")
+JSON_RPC_ERRORS = {(path, "400") for path in MCP_PATHS}
 UNSAFE = {"post", "put", "patch", "delete"}
 METHODS = {"get", "post", "put", "patch", "delete"}
 
@@ -148,7 +152,25 @@ def test_error_responses_use_the_error_envelope(spec):
         for status, response in operation["responses"].items():
             if status.startswith(("4", "5")) and path != "/api/health":
                 content = resolve(spec, response)["content"]["application/json"]
+                if (path, status) in JSON_RPC_ERRORS:
+                    shapes = [resolve(spec, shape) for shape in content["schema"]["oneOf"]]
+                    assert error in shapes, (method, path, status)
+                    continue
                 assert resolve(spec, content["schema"]) == error, (method, path, status)
+
+
+def test_the_mcp_endpoints_are_documented(spec):
+    for path in MCP_PATHS:
+        operation = spec["paths"][path]["post"]
+        assert operation["security"] == [{"bearerAuth": []}]
+        assert {"200", "202", "400", "401", "403", "404", "429"} <= set(operation["responses"])
+        assert "WWW-Authenticate" in operation["responses"]["401"]["headers"]
+        body = operation["requestBody"]["content"]["application/json"]
+        assert resolve(spec, body["schema"])["required"] == ["jsonrpc", "method"]
+        assert {"initialize", "tools/list", "tools/call"} <= set(body["examples"])
+        assert [p["name"] for p in operation["parameters"]] == ["MCP-Protocol-Version"]
+        assert {p["name"] for p in spec["paths"][path]["parameters"]} <= {"workspace_slug", "server_slug"}
+    assert set(spec["paths"]) >= set(MCP_PATHS)
 
 
 def test_list_operations_document_the_list_parameters(spec):
@@ -217,6 +239,7 @@ def aim_at_real_resources(case, account) -> None:
         "user_id": account.user_id,
         "key_id": account.spare_key_id,
         "event_id": account.event_id,
+        "workspace_slug": workspaces.get_workspace(account.workspace_id).slug,  # the MCP endpoints
     }
     for name, value in (case.path_parameters or {}).items():
         if name in real and len(str(value)) % 2 == 0:

@@ -260,3 +260,31 @@ class CallLogQuery(QuerySchema):
     status_code = fields.Integer(validate=validate.Range(min=100, max=599), metadata={"example": 500})
     from_ = UtcDateTime(data_key="from", metadata={"description": "Calls at or after (ISO 8601)"})
     to = UtcDateTime(metadata={"description": "Calls before (ISO 8601)"})
+
+
+# --- the MCP protocol endpoint (JSON-RPC 2.0; documented in protocol_doc.py) --------------------
+
+
+class JsonRpcRequest(Schema):
+    jsonrpc = fields.String(required=True, validate=validate.Equal("2.0"), metadata={"example": "2.0"})
+    id = fields.Raw(metadata={"description": "A string or an integer; absent in a notification", "example": 1})
+    method = fields.String(required=True, metadata={"example": "tools/call"})
+    params = fields.Dict(metadata={"example": {"name": "getPetById", "arguments": {"petId": 42}}})
+
+
+class JsonRpcError(Schema):
+    code = fields.Integer(
+        metadata={
+            "description": "-32700 parse error, -32600 invalid request, -32601 unknown method, …",
+            "example": -32602,
+        }
+    )
+    message = fields.String(metadata={"example": "Unknown tool: getPet"})
+    data = fields.Raw(metadata={"description": "More about the error, when there is more"})
+
+
+class JsonRpcResponse(Schema):
+    jsonrpc = fields.String(metadata={"example": "2.0"})
+    id = fields.Raw(metadata={"description": "The request's id (null when it could not be read)", "example": 1})
+    result = fields.Dict(metadata={"description": "On success: the method's result", "example": {}})
+    error = fields.Nested(JsonRpcError, metadata={"description": "On failure, instead of result"})
