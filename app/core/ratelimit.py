@@ -242,6 +242,17 @@ def hit(limit: str, *identity: str, shown: bool = False) -> None:
         raise too_many(item.amount, reset())
 
 
+def redis_window(limit: str, *identity: str) -> tuple[str, int, int] | None:
+    """A limit's counter in Redis as `hit` keeps it: (key, amount, window seconds), for a domain
+    that counts the limit inside its own round trip (a script beside its other commands). None
+    without Redis: call `hit`."""
+    storage = limiter.limiter.storage
+    if not isinstance(storage, RedisStorage):
+        return None
+    item = parse(limit)
+    return storage.prefixed_key(item.key_for(*identity)), item.amount, item.get_expiry()
+
+
 limiter = Limiter(
     key_func=request_identity,
     strategy="fixed-window",

@@ -14,9 +14,11 @@ from typing import cast
 
 import sqlalchemy as sa
 from flask import current_app
+from redis.commands.core import Script
 from redis.exceptions import ResponseError
 from sqlalchemy.exc import IntegrityError
 
+from ..core import ratelimit
 from ..core.clock import utcnow
 from ..core.jobs import jobs
 from ..extensions import db
@@ -103,19 +105,36 @@ def batch_size() -> int:
     return current_app.config["PIXEL_BATCH_SIZE"]
 
 
-def append(entries: list[dict]) -> None:
-    """Buffer accepted events; past a batch's worth waiting, ask for a drain now (the periodic
-    drain is the safety net)."""
+# The client's rate-limit window and the events in one round trip: count the request, and only
+# while it is inside its limit append the events; answers (count, seconds left, events waiting).
+_COUNT_AND_APPEND = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+if count > tonumber(ARGV[1]) then return {count, redis.call('TTL', KEYS[1]), -1} end
+for i = 3, #ARGV do redis.call('XADD', KEYS[2], '*', 'e', ARGV[i]) end
+return {count, 0, redis.call('XLEN', KEYS[2])}
+"""
+_count_and_append: list[Script] = []  # made once; called with each app's client
+
+
+def append(entries: list[dict], limit: str, *identity: str) -> None:
+    """Count the request against `limit` (429 past it, nothing buffered) and buffer accepted
+    events; past a batch's worth waiting, ask for a drain now (the periodic drain is the safety
+    net)."""
     redis = jobs.redis
     if redis is None:
+        ratelimit.hit(limit, *identity)
         db.session.execute(sa.insert(PixelBuffer), [{"payload": e} for e in entries])
         db.session.commit()
         return
-    pipe = redis.pipeline(transaction=False)
-    for item in entries:
-        pipe.xadd(STREAM, {"e": json.dumps(item, separators=(",", ":"))})
-    pipe.xlen(STREAM)
-    waiting = pipe.execute()[-1]
+    # with REDIS_URL the limits are kept in the same Redis (core.ratelimit)
+    key, amount, seconds = cast(tuple[str, int, int], ratelimit.redis_window(limit, *identity))
+    if not _count_and_append:
+        _count_and_append.append(redis.register_script(_COUNT_AND_APPEND))
+    payloads = [json.dumps(item, separators=(",", ":")) for item in entries]
+    count, ttl, waiting = _count_and_append[0](keys=[key, STREAM], args=[amount, seconds, *payloads], client=redis)
+    if count > amount:
+        raise ratelimit.too_many(amount, time.time() + max(int(ttl), 0))
     if waiting >= batch_size() and _may_ask_for_drain() and redis.set(QUEUE_FLAG, 1, nx=True, ex=2):
         from .tasks import drain
 

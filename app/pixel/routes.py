@@ -1,5 +1,6 @@
 import base64
 import json
+from contextlib import contextmanager
 from pathlib import Path
 
 from flask import Blueprint as FlaskBlueprint
@@ -27,6 +28,7 @@ from .schemas import (
     TrackGifQuery,
     TrackRequest,
     TrackResult,
+    plain_event,
 )
 
 blp = Blueprint("pixel", __name__, url_prefix="/api/v1/pixel", description="Pixel tracking: sites, events, stats")
@@ -40,6 +42,7 @@ BATCH_BYTES = 256 * 1024
 GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 SNIPPET = (Path(__file__).parent / "pixel.js").read_text()
 TRACK_BODY = TrackRequest()  # made once: building a schema costs more than loading a body
+TRACKED, NOT_TRACKED = b'{"tracked":true}\n', b'{"tracked":false}\n'
 
 
 @blp.route("/sites")
@@ -101,6 +104,19 @@ def _limit() -> None:
     ratelimit.hit(TRACK_LIMIT, "pixel", ratelimit.client_ip())
 
 
+@contextmanager
+def _counted_on_error(ip: str):
+    """A tracking request counts against the client's limit in the same Redis round trip as its
+    events (service.track); one refused before that (a bad body, an unknown site) is counted here,
+    and past the limit it is a 429."""
+    try:
+        yield
+    except ApiError as exc:
+        if exc.status != 429:
+            ratelimit.hit(TRACK_LIMIT, "pixel", ip)
+        raise
+
+
 @blp.route("/config", endpoint="config")
 class Config(MethodView):
     decorators = [ratelimit.exempt]
@@ -126,6 +142,9 @@ def _body() -> dict:
         raise ApiError(400, "bad_request", "The body is not valid JSON.") from None
     if isinstance(body, dict) and "events" not in body and len(raw) > EVENT_BYTES:
         raise ApiError(413, "payload_too_large", f"One event is at most {EVENT_BYTES} bytes.")
+    plain = plain_event(body)
+    if plain is not None:
+        return plain
     try:
         return TRACK_BODY.load(body)
     except ValidationError as exc:
@@ -147,17 +166,19 @@ class Track(MethodView):
         """Track a page view or an event (public; 300 requests a minute per client IP). Also
         `{"events": [...]}` (up to 100). Bots and sampled-out events answer `tracked: false`.
         Any Content-Type is read as JSON (sendBeacon sends text/plain)."""
-        _limit()
-        data = _body()
-        batch = data.pop("events", None)
-        site = data.pop("site", None)
-        events = batch if batch is not None else [data]
-        accepted = service.track(
-            events, site, ratelimit.client_ip(), request.headers.get("User-Agent", ""), request.headers.get("Origin")
-        )
+        ip = ratelimit.client_ip()
+        with _counted_on_error(ip):
+            data = _body()
+            batch = data.pop("events", None)
+            site = data.pop("site", None)
+            events = batch if batch is not None else [data]
+            accepted = service.track(
+                events, site, ip, request.headers.get("User-Agent", ""), request.headers.get("Origin"), TRACK_LIMIT
+            )
         if batch is not None:
             return {"tracked": accepted > 0, "accepted": accepted}
-        return {"tracked": accepted > 0}
+        # the answer of nearly every request, not serialised each time
+        return Response(TRACKED if accepted else NOT_TRACKED, mimetype="application/json")
 
 
 @blp.route("/track.gif", endpoint="track_gif")
@@ -171,11 +192,12 @@ class TrackGif(MethodView):
     @blp.alt_response(429, response="TOO_MANY_REQUESTS")
     def get(self, query):
         """Track a page view from a page without JavaScript: `<img src=".../track.gif?url=...">`"""
-        _limit()
+        ip = ratelimit.client_ip()
         site = query.pop("site", None)
         referrer = query.get("referrer") or request.headers.get("Referer")
         event = {**query, "referrer": referrer}
-        service.track([event], site, ratelimit.client_ip(), request.headers.get("User-Agent", ""), None)
+        with _counted_on_error(ip):
+            service.track([event], site, ip, request.headers.get("User-Agent", ""), None, TRACK_LIMIT)
         return Response(GIF, mimetype="image/gif", headers={"Cache-Control": "no-store"})
 
 

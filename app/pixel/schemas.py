@@ -130,6 +130,44 @@ class TrackRequest(TrackEvent):
             raise ValidationError("Missing data for required field.", "url")
 
 
+# (min, max) length of the plain event's string fields, as TrackEvent declares them
+PLAIN_FIELDS = {"site": (0, 253), "event": (1, 100), "url": (1, 2048), "referrer": (0, 2048), "user_agent": (0, 1000)}
+
+
+def _plain_string(value) -> bool:
+    return type(value) is str and "\x00" not in value
+
+
+def plain_event(body) -> dict | None:
+    """The body nearly every page sends (one event of short strings, maybe a few properties),
+    checked by hand exactly as TrackRequest accepts it: loading a schema costs more than the rest
+    of the request. None for anything else, which TrackRequest then loads and words the errors of."""
+    if type(body) is not dict or "url" not in body:
+        return None
+    for name, value in body.items():
+        if name == "properties":
+            if value is None:
+                continue
+            if type(value) is not dict or not all(
+                _plain_string(k) and (v is None or type(v) in (int, float, bool) or _plain_string(v))
+                for k, v in value.items()
+            ):
+                return None
+            try:
+                _check_properties(value)
+            except ValidationError:
+                return None
+            continue
+        bounds = PLAIN_FIELDS.get(name)
+        if bounds is None:
+            return None  # `events`, or a field TrackRequest refuses
+        if value is None and name == "referrer":
+            continue
+        if not _plain_string(value) or not bounds[0] <= len(value) <= bounds[1]:
+            return None
+    return {"event": "pageview", **body}
+
+
 class TrackResult(Schema):
     tracked = fields.Boolean(metadata={"example": True})
     accepted = fields.Integer(metadata={"description": "Batch form: how many events were accepted", "example": 3})

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from ..core import ratelimit
 from ..core.errors import conflict, not_found, validation_failed
 from ..core.ids import new_id
 from ..entitlements import service as entitlements
@@ -226,9 +227,12 @@ def _wanted(event: dict, info: SiteInfo, user_agent: str) -> bool:
     return info.sample_rate >= 1 or random.random() < info.sample_rate
 
 
-def track(events: list[dict], default_site: str | None, ip: str, header_agent: str, origin: str | None) -> int:
-    """Check every event (404 unknown site, 422 foreign url or origin), then buffer the wanted
-    ones; returns how many were accepted."""
+def track(
+    events: list[dict], default_site: str | None, ip: str, header_agent: str, origin: str | None, limit: str
+) -> int:
+    """Check every event (404 unknown site, 422 foreign url or origin), then count the request
+    against the client's `limit` and buffer the wanted events in one step (429 past the limit);
+    returns how many were accepted."""
     checked = []
     problems: dict[str, list[str]] = {}
     for index, event in enumerate(events):
@@ -244,5 +248,7 @@ def track(events: list[dict], default_site: str | None, ip: str, header_agent: s
         if _wanted(event, info, user_agent):
             accepted.append(buffer.entry(event, info.id, info.workspace_id, ip, user_agent))
     if accepted:
-        buffer.append(accepted)
+        buffer.append(accepted, limit, "pixel", ip)
+    else:
+        ratelimit.hit(limit, "pixel", ip)
     return len(accepted)

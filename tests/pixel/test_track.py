@@ -1,5 +1,7 @@
 import json
 
+from app.pixel import buffer
+from app.pixel.schemas import TrackRequest, plain_event
 from tests.assertions import error
 
 from . import BROWSER_UA, SITES, TRACK, make_site, track
@@ -153,6 +155,71 @@ def test_300_requests_a_minute_per_client_ip(client, owner):
     assert error(limited, 429, "rate_limit_exceeded")["limit"] == 300
     assert limited.headers["Retry-After"]
     assert track(client, site, ip="198.51.100.2").status_code == 200
+
+
+def test_a_request_over_the_limit_buffers_nothing(client, app, owner):
+    """The limit and the events share one step: the 301st page view is refused and not kept."""
+    site = make_site(client, owner)
+    for _ in range(300):
+        assert track(client, site, ip="198.51.100.9").status_code == 200
+    with app.app_context():
+        waiting = buffer.waiting()
+    assert waiting == 300
+    batch = {"site": site["public_id"], "events": [{"url": "https://example.com/a"}, {"url": "https://example.com/b"}]}
+    refused = client.post(
+        TRACK, json=batch, headers={"User-Agent": BROWSER_UA}, environ_base={"REMOTE_ADDR": "198.51.100.9"}
+    )
+    error(refused, 429, "rate_limit_exceeded")
+    error(track(client, site, ip="198.51.100.9"), 429, "rate_limit_exceeded")
+    with app.app_context():
+        assert buffer.waiting() == waiting
+
+
+def test_refused_and_untracked_requests_count_against_the_limit(client, owner):
+    site = make_site(client, owner)
+    ip = {"REMOTE_ADDR": "198.51.100.10"}
+    for n in range(300):
+        if n % 3 == 0:
+            error(client.post(TRACK, json={"site": site["public_id"]}, environ_base=ip), 422, "validation_failed")
+        elif n % 3 == 1:
+            error(
+                client.post(TRACK, json={"site": "px_nope", "url": "https://example.com/"}, environ_base=ip),
+                404,
+                "not_found",
+            )
+        else:  # a bot: answered, not tracked
+            assert track(client, site, ua="curl/8.0", ip="198.51.100.10").get_json() == {"tracked": False}
+    error(track(client, site, ip="198.51.100.10"), 429, "rate_limit_exceeded")
+    # a bad body past the limit is a 429 too
+    error(client.post(TRACK, json={"site": site["public_id"]}, environ_base=ip), 429, "rate_limit_exceeded")
+
+
+def test_the_plain_event_check_accepts_exactly_what_the_schema_does():
+    url = "https://example.com/"
+    accepted = [
+        {"url": url},
+        {"url": url, "site": "", "event": "signup", "referrer": None, "user_agent": "UA", "properties": None},
+        {"url": url, "properties": {"plan": "pro", "n": 3, "x": 1.5, "ok": True, "none": None}},
+    ]
+    refused_or_unusual = [
+        {"url": ""},
+        {"url": url * 200},
+        {"url": url, "event": ""},
+        {"url": url, "site": None},
+        {"url": url, "referrer": 3},
+        {"url": url, "tracked": True},
+        {"url": url + "\x00"},
+        {"url": url, "properties": {"k": {"nested": 1}}},
+        {"url": url, "properties": {f"k{i}": i for i in range(21)}},
+        {"url": url, "properties": {"k": "x" * 501}},
+        {"url": url, "properties": {"k\x00": 1}},
+        {"url": url, "events": [{"url": url}]},
+        ["not", "an", "object"],
+    ]
+    for body in accepted:
+        assert plain_event(body) == TrackRequest().load(body), body
+    for body in refused_or_unusual:
+        assert plain_event(body) is None, body
 
 
 def test_snippet(client):
