@@ -132,6 +132,7 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         # is enqueued again by the sweeper (Redis was down, or a worker died)
         "SEO_MAX_ISSUES": int(env.get("SEO_MAX_ISSUES", 500)),
         "SEO_REQUEUE_AFTER": int(env.get("SEO_REQUEUE_AFTER", 300)),
+        "SEO_MAX_ATTEMPTS": int(env.get("SEO_MAX_ATTEMPTS", 5)),
         "SESSION_DAYS": 30,
         "SESSION_COOKIE_NAME": "core_session",
         "LOGIN_ATTEMPTS_PER_MINUTE": 5,

@@ -39,6 +39,9 @@ class SeoReport(Model):
     error: Mapped[str | None] = mapped_column(sa.String(1000))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, default=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # the sweeper's re-queueings: a report whose job keeps dying fails after SEO_MAX_ATTEMPTS
+    attempts: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=0, server_default="0")
+    requeued_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class SeoIssue(Model):

@@ -161,16 +161,33 @@ def _record_drops(report: SeoReport, previous: SeoReport) -> None:
 
 
 def requeue_stuck_reports() -> int:
-    """Periodic: queue again the reports still `queued` after SEO_REQUEUE_AFTER seconds (their job
-    was lost with Redis or a worker). Running a report twice is harmless."""
-    before = utcnow() - timedelta(seconds=current_app.config["SEO_REQUEUE_AFTER"])
-    ids = db.session.scalars(
-        sa.select(SeoReport.id)
-        .where(SeoReport.status == "queued", SeoReport.created_at <= before)
+    """Periodic: queue again the reports still `queued` SEO_REQUEUE_AFTER seconds after they were
+    last queued (their job was lost with Redis or a worker; running a report twice is harmless).
+    One queued SEO_MAX_ATTEMPTS times already fails instead: its job keeps dying, or never runs."""
+    now = utcnow()
+    before = now - timedelta(seconds=current_app.config["SEO_REQUEUE_AFTER"])
+    stuck = db.session.scalars(
+        sa.select(SeoReport)
+        .where(
+            SeoReport.status == "queued",
+            SeoReport.created_at <= before,
+            sa.or_(SeoReport.requeued_at.is_(None), SeoReport.requeued_at <= before),
+        )
         .order_by(SeoReport.created_at)
         .limit(BATCH)
+        .with_for_update(skip_locked=True)  # two sweepers never take the same report
     ).all()
-    db.session.rollback()
-    for report_id in ids:
+    most = current_app.config["SEO_MAX_ATTEMPTS"]
+    again = []
+    for report in stuck:
+        if report.attempts >= most:
+            report.status, report.payload = "failed", None
+            report.error = f"Processing did not finish after {most + 1} attempts."
+        else:
+            report.attempts += 1
+            report.requeued_at = now
+            again.append(report.id)
+    db.session.commit()
+    for report_id in again:
         queue_report(report_id)
-    return len(ids)
+    return len(again)

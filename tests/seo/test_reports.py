@@ -3,7 +3,10 @@ SimpleWorker on Redis, the request's after-response job on the embedded default)
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import sqlalchemy as sa
+import time_machine
 
 from app.core.events import Event
 from app.extensions import db
@@ -170,6 +173,27 @@ def test_a_report_whose_job_was_lost_is_queued_again_by_the_sweeper(client, owne
     run_jobs()
     assert fetched(client, owner, report_id)["status"] == "processed"
     assert tasks.requeue_stuck_reports() == 0
+
+
+def test_the_sweeper_requeues_a_lost_report_at_most_seo_max_attempts_times(client, owner, app, monkeypatch):
+    """A report whose job is lost every time is queued again once per SEO_REQUEUE_AFTER, then fails."""
+    lost: list[str] = []
+    monkeypatch.setattr(tasks.jobs, "enqueue", lambda func, report_id, **options: lost.append(report_id))
+    monkeypatch.setitem(app.config, "SEO_REQUEUE_AFTER", 300)
+    monkeypatch.setitem(app.config, "SEO_MAX_ATTEMPTS", 2)
+    t0 = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+    with time_machine.travel(t0, tick=False):
+        report_id = submit(client, owner, body())["data"]["id"]
+    assert lost == [report_id]
+    for seconds, requeued in ((299, 0), (300, 1), (599, 0), (600, 1), (900, 0)):
+        with time_machine.travel(t0 + timedelta(seconds=seconds), tick=False):
+            assert tasks.requeue_stuck_reports() == requeued, seconds
+    assert lost == [report_id] * 3
+    report = fetched(client, owner, report_id)
+    assert report["status"] == "failed"
+    assert report["error"] == "Processing did not finish after 3 attempts."
+    with time_machine.travel(t0 + timedelta(seconds=1800), tick=False):
+        assert tasks.requeue_stuck_reports() == 0
 
 
 def test_reports_list_newest_first_filtered_by_url_and_status(client, owner):
