@@ -127,7 +127,7 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         "FILES_S3_ACCESS_KEY_ID": env.get("FILES_S3_ACCESS_KEY_ID") or None,
         "FILES_S3_SECRET_ACCESS_KEY": env.get("FILES_S3_SECRET_ACCESS_KEY") or None,
         # pixel: events per ingestion batch; this many waiting also starts a drain at once
-        "PIXEL_BATCH_SIZE": int(env.get("PIXEL_BATCH_SIZE", 500)),
+        "PIXEL_BATCH_SIZE": int(env.get("PIXEL_BATCH_SIZE", 5000)),
         # SEO reports: issues one report may carry; a report still queued after this many seconds
         # is enqueued again by the sweeper (Redis was down, or a worker died)
         "SEO_MAX_ISSUES": int(env.get("SEO_MAX_ISSUES", 500)),

@@ -8,12 +8,13 @@ inserts nothing.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import Counter, defaultdict
 from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 
 from ..core.jobs import jobs
 from ..entitlements import service as entitlements
@@ -26,11 +27,43 @@ MAX_BATCHES = 50  # per drain job; a backlog larger than that continues in the n
 _embedded_lock = threading.Lock()
 
 
-def _insert(model):
-    """INSERT of the table, for executemany on the session's connection: SQLAlchemy sends it as
-    multi-row statements compiled once (insertmanyvalues), unlike the ORM's bulk path."""
-    dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
-    return dialect.insert(model.__table__)
+def _write(model, rows: list[dict], conflict: list[str], update: dict[str, str] | None = None, returning=None):
+    """INSERT the rows; on a conflict of `conflict`, nothing, or `update` (column → "add" to the
+    stored value or "replace" it). On PostgreSQL one statement over unnest() of one array per
+    column: executemany's multi-row VALUES made psycopg parse megabytes of SQL per batch."""
+    table = model.__table__
+    if db.engine.dialect.name != "postgresql":
+        stmt = sqlite.insert(table)
+        if update:
+            stmt = stmt.on_conflict_do_update(
+                index_elements=conflict,
+                set_={
+                    name: (table.c[name] + stmt.excluded[name]) if how == "add" else stmt.excluded[name]
+                    for name, how in update.items()
+                },
+            )
+        else:
+            stmt = stmt.on_conflict_do_nothing(index_elements=conflict)
+        if returning is not None:
+            stmt = stmt.returning(table.c[returning])
+        return db.session.connection().execute(stmt, rows)
+    columns = list(rows[0])
+    arrays = ", ".join(f"%({c})b::{table.c[c].type.compile(dialect=db.engine.dialect)}[]" for c in columns)
+    if update:
+        assignments = ", ".join(
+            f"{c} = {table.name}.{c} + excluded.{c}" if how == "add" else f"{c} = excluded.{c}"
+            for c, how in update.items()
+        )
+        action = f"DO UPDATE SET {assignments}"
+    else:
+        action = "DO NOTHING"
+    sql = (
+        f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({arrays}) "
+        f"ON CONFLICT ({', '.join(conflict)}) {action}" + (f" RETURNING {returning}" if returning else "")
+    )
+    json_columns = {c for c in columns if isinstance(table.c[c].type, sa.JSON)}
+    params = {c: [json.dumps(r[c]) if c in json_columns and r[c] is not None else r[c] for r in rows] for c in columns}
+    return db.session.connection().exec_driver_sql(sql, params)
 
 
 def drain() -> int:
@@ -91,8 +124,7 @@ def ingest(items: list[tuple[str, dict]], commit: bool = True) -> int:
     ]
     new: set[str] = set()
     if rows:
-        stmt = _insert(PixelEvent).on_conflict_do_nothing(index_elements=["key"]).returning(PixelEvent.key)
-        new = set(db.session.connection().execute(stmt, rows).scalars())
+        new = set(_write(PixelEvent, rows, ["key"], returning="key").scalars())
     fresh = [e for key, e in items if key in new]
     if fresh:
         _roll_up(fresh)
@@ -119,32 +151,18 @@ def _roll_up(entries: list[dict]) -> None:
             top[(e["s"], day, "event", e["n"][:100])] += 1
         usage[(e["w"], day)] += 1
     _visits(entries, hourly)
-    connection = db.session.connection()
-    connection.execute(
-        _insert(PixelHourly).on_conflict_do_update(
-            index_elements=["site_id", "hour"],
-            set_={
-                name: getattr(PixelHourly, name) + sa.literal_column(f"excluded.{name}")
-                for name in ("pageviews", "events", "sessions")
-            },
-        ),
-        [
-            {
-                "site_id": site,
-                "hour": hour,
-                "pageviews": c["pageviews"],
-                "events": c["events"],
-                "sessions": c["sessions"],
-            }
-            for (site, hour), c in hourly.items()
-        ],
+    counts = ("pageviews", "events", "sessions")
+    _write(
+        PixelHourly,
+        [{"site_id": site, "hour": hour, **{name: c[name] for name in counts}} for (site, hour), c in hourly.items()],
+        ["site_id", "hour"],
+        update=dict.fromkeys(counts, "add"),
     )
-    connection.execute(
-        _insert(PixelTop).on_conflict_do_update(
-            index_elements=["site_id", "day", "kind", "value"],
-            set_={"count": PixelTop.count + sa.literal_column("excluded.count")},
-        ),
+    _write(
+        PixelTop,
         [{"site_id": s, "day": d, "kind": k, "value": v, "count": n} for (s, d, k, v), n in top.items()],
+        ["site_id", "day", "kind", "value"],
+        update={"count": "add"},
     )
     for (workspace_id, day), quantity in usage.items():
         entitlements.add_usage(workspace_id, "pixel_events", quantity, day)
@@ -154,16 +172,9 @@ def _visits(entries: list[dict], hourly: dict[tuple[str, datetime], Counter]) ->
     """Unique visitors per day (and the hours each was seen in), and sessions: a visitor's event
     more than SESSION_GAP after their previous one starts a session, counted in its hour."""
     keys = {(e["s"], _hour(e["t"]).date(), e["v"]) for e in entries}
-    known = {
-        (v.site_id, v.day, v.visitor): v
-        for v in db.session.scalars(
-            sa.select(PixelVisitor).where(
-                sa.tuple_(PixelVisitor.site_id, PixelVisitor.day, PixelVisitor.visitor).in_(list(keys))
-            )
-        )
-    }
     state: dict[tuple[str, date, str], dict] = {
-        key: {"hours": v.hours, "last_seen_at": v.last_seen_at} for key, v in known.items()
+        (site, day, visitor): {"hours": hours, "last_seen_at": last_seen_at}
+        for site, day, visitor, hours, last_seen_at in _known_visitors(keys)
     }
     for e in entries:
         hour = _hour(e["t"])
@@ -176,13 +187,27 @@ def _visits(entries: list[dict], hourly: dict[tuple[str, datetime], Counter]) ->
             "hours": (seen["hours"] if seen else 0) | (1 << hour.hour),
             "last_seen_at": max(at, seen["last_seen_at"]) if seen else at,
         }
-    db.session.connection().execute(
-        _insert(PixelVisitor).on_conflict_do_update(
-            index_elements=["site_id", "day", "visitor"],
-            set_={
-                "hours": sa.literal_column("excluded.hours"),
-                "last_seen_at": sa.literal_column("excluded.last_seen_at"),
-            },
-        ),
+    _write(
+        PixelVisitor,
         [{"site_id": s, "day": d, "visitor": v, **values} for (s, d, v), values in state.items()],
+        ["site_id", "day", "visitor"],
+        update={"hours": "replace", "last_seen_at": "replace"},
+    )
+
+
+def _known_visitors(keys: set[tuple[str, date, str]]):
+    """The stored (site_id, day, visitor, hours, last_seen_at) of these visitors."""
+    if db.engine.dialect.name != "postgresql":
+        table = PixelVisitor.__table__
+        return db.session.execute(
+            sa.select(table.c.site_id, table.c.day, table.c.visitor, table.c.hours, table.c.last_seen_at).where(
+                sa.tuple_(table.c.site_id, table.c.day, table.c.visitor).in_(list(keys))
+            )
+        )
+    sites, days, visitors = zip(*keys, strict=True)
+    return db.session.connection().exec_driver_sql(
+        "SELECT v.site_id, v.day, v.visitor, v.hours, v.last_seen_at FROM pixel_visitors v"
+        " JOIN unnest(%(sites)b::text[], %(days)b::date[], %(visitors)b::text[]) AS k(site_id, day, visitor)"
+        " USING (site_id, day, visitor)",
+        {"sites": list(sites), "days": list(days), "visitors": list(visitors)},
     )
