@@ -44,9 +44,8 @@ def _write(model, rows: list[dict], conflict: list[str], update: dict[str, str] 
             )
         else:
             stmt = stmt.on_conflict_do_nothing(index_elements=conflict)
-        if returning is not None:
-            stmt = stmt.returning(table.c[returning])
-        return db.session.connection().execute(stmt, rows)
+        returned = stmt.returning(table.c[returning]) if returning is not None else stmt
+        return db.session.connection().execute(returned, rows)
     columns = list(rows[0])
     arrays = ", ".join(f"%({c})b::{table.c[c].type.compile(dialect=db.engine.dialect)}[]" for c in columns)
     if update:
