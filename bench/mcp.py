@@ -12,8 +12,9 @@ answers every GET with a small JSON document). Then, one client, one request at 
 1. latency: `--calls` rounds of three requests, interleaved: GET /items/{n} straight to the
    upstream; POST /api/v1/mcp/tools/call (REST); POST /mcp/bench/items `tools/call` (protocol).
    Each through its own keep-alive connection. p50/p95 and the overhead of p50 against the direct
-   call (target: under 5 ms); beside them, GET /api/v1/mcp/servers/{id} (an authenticated read of
-   the same server) as the floor of any authenticated request on the same gunicorn;
+   call (target: under 5 ms); beside them, GET /bench/bare (the floor of any request on the same
+   gunicorn: no credential, no database) and GET /api/v1/mcp/servers/{id} (an authenticated read
+   of the same server; its 1,001 tool names make it heavier than a call);
 2. tools/list: a spec with 1,000 operations becomes a server; every page of `tools/list` (100 tools
    a page) is timed, `--list-rounds` times;
 3. a Stripe-sized spec (`--stripe-spec`, default the `stripe.yaml` the openapi-spec-validator sdist
@@ -110,7 +111,8 @@ class Client:
             response = self.conn.getresponse()
         raw = response.read()
         elapsed = (time.perf_counter() - started) * 1000
-        return response.status, (json.loads(raw) if raw else None), elapsed
+        is_json = (response.getheader("Content-Type") or "").startswith("application/json")
+        return response.status, (json.loads(raw) if raw and is_json else None), elapsed
 
     def ok(self, method: str, path: str, body: dict | None = None, status: int = 200) -> dict:
         got, answer, _ = self.request(method, path, body)
@@ -168,6 +170,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def latency(port: int, upstream_port: int, key: str, calls: int, server_id: str) -> dict:
     auth = {"Authorization": f"Bearer {key}"}
     direct, rest, proto, floor = Client(upstream_port), Client(port, auth), Client(port, auth), Client(port, auth)
+    bare = Client(port)
     call = {"server": "items", "tool": "getItem", "arguments": {"item_id": "42", "expand": True}}
     rpc = {
         "jsonrpc": "2.0",
@@ -175,7 +178,7 @@ def latency(port: int, upstream_port: int, key: str, calls: int, server_id: str)
         "method": "tools/call",
         "params": {"name": "getItem", "arguments": call["arguments"]},
     }
-    times: dict[str, list[float]] = {"direct": [], "rest": [], "protocol": [], "get_server": []}
+    times: dict[str, list[float]] = {"direct": [], "rest": [], "protocol": [], "get_server": [], "bare": []}
     for n in range(calls + 20):  # the first 20 rounds warm up
         _, _, d = direct.request("GET", "/items/42?expand=true")
         status, answer, r = rest.request("POST", "/api/v1/mcp/tools/call", call)
@@ -187,7 +190,11 @@ def latency(port: int, upstream_port: int, key: str, calls: int, server_id: str)
         status, answer, f = floor.request("GET", f"/api/v1/mcp/servers/{server_id}")
         if status != 200:
             sys.exit(f"bench: GET server failed: {status} {answer}")
+        status, _, b = bare.request("GET", "/bench/bare")
+        if status != 200:
+            sys.exit(f"bench: the bare route answered {status}")
         if n >= 20:
+            times["bare"].append(b)
             times["get_server"].append(f)
             times["direct"].append(d)
             times["rest"].append(r)
@@ -318,7 +325,9 @@ def main(argv: list[str] | None = None) -> int:
             direct = results["direct"][0]
             for name, (p50, p95) in results.items():
                 overhead = (
-                    "" if name in ("direct", "get_server") else f"   overhead p50 {p50 - direct:.2f} ms (target < 5)"
+                    ""
+                    if name in ("direct", "get_server", "bare")
+                    else f"   overhead p50 {p50 - direct:.2f} ms (target < 5)"
                 )
                 print(f"  {name:9} p50 {p50:7.2f}  p95 {p95:7.2f}{overhead}")
 

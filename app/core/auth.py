@@ -30,6 +30,7 @@ class Membership:
     workspace_id: str
     role: str
     tier: str
+    slug: str  # URLs that name the workspace by slug (the MCP endpoint) need no query for it
 
 
 @dataclass

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from jsonschema import Draft202012Validator
+from sqlalchemy.orm import aliased
 
 from ..core import crypto, outbound
 from ..core.clock import utcnow
@@ -74,6 +75,31 @@ _NEWEST_CREDENTIAL_ID = (
 _ACTIVE_TOOL_AND_CREDENTIAL = _ACTIVE_TOOL.add_columns(McpCredential).outerjoin(
     McpCredential, McpCredential.id == _NEWEST_CREDENTIAL_ID
 )
+_older = aliased(McpCredential)
+# A REST call names the server by slug or id (`mcs_…`; a slug match comes first): the server, the
+# active tool of that name and the newest credential of the server's auth_mode, in one query
+_SERVER_TOOL_AND_CREDENTIAL = (
+    sa.select(McpServer, McpTool, McpCredential)
+    .outerjoin(
+        McpTool,
+        sa.and_(McpTool.server_id == McpServer.id, McpTool.name == sa.bindparam("name"), McpTool.is_active.is_(True)),
+    )
+    .outerjoin(
+        McpCredential,
+        McpCredential.id
+        == sa.select(_older.id)
+        .where(_older.server_id == McpServer.id, _older.auth_type == McpServer.auth_mode)
+        .order_by(_older.created_at.desc(), _older.id.desc())
+        .limit(1)
+        .scalar_subquery(),
+    )
+    .where(
+        McpServer.workspace_id == sa.bindparam("workspace_id"),
+        sa.or_(McpServer.slug == sa.bindparam("ref"), McpServer.id == sa.bindparam("ref")),
+    )
+    .order_by((McpServer.slug == sa.bindparam("ref")).desc())
+    .limit(1)
+)
 
 
 def _tool_and_credential(server: McpServer, tool_name: str) -> tuple[McpTool | None, McpCredential | None]:
@@ -100,25 +126,6 @@ def _secret(server: McpServer, credential: McpCredential | None) -> str | None:
 # --- tool calls ------------------------------------------------------------------------------
 
 
-_SERVER_BY_REF = (
-    sa.select(McpServer)
-    .where(
-        McpServer.workspace_id == sa.bindparam("workspace_id"),
-        sa.or_(McpServer.slug == sa.bindparam("ref"), McpServer.id == sa.bindparam("ref")),
-    )
-    .order_by((McpServer.slug == sa.bindparam("ref")).desc())
-    .limit(1)
-)
-
-
-def find_server(workspace_id: str, ref: str) -> McpServer:
-    """By slug, or by id (`mcs_…`), in one query; a slug match comes first."""
-    server = db.session.scalar(_SERVER_BY_REF, {"workspace_id": workspace_id, "ref": ref})
-    if server is None:
-        raise not_found("Server not found.")
-    return server
-
-
 def check_arguments(tool: McpTool, arguments: dict) -> None:
     errors: dict[str, list[str]] = {}
     for problem in Draft202012Validator(tool.input_schema).iter_errors(arguments):
@@ -131,9 +138,21 @@ def check_arguments(tool: McpTool, arguments: dict) -> None:
 def call(server: McpServer, tool_name: str, arguments: dict, *, source: str, caller_id: str | None) -> dict:
     """Validate, call upstream, log and meter. 404 for an unknown or inactive tool, 409 for an
     inactive server, 429 past the server's rate limit, 502 when the upstream is unreachable."""
+    tool, credential = _tool_and_credential(server, tool_name)
+    return _call(server, tool, credential, arguments, source=source, caller_id=caller_id)
+
+
+def _call(
+    server: McpServer,
+    tool: McpTool | None,
+    credential: McpCredential | None,
+    arguments: dict,
+    *,
+    source: str,
+    caller_id: str | None,
+) -> dict:
     if not server.is_active:
         raise ApiError(409, "conflict", "The server is inactive.")
-    tool, credential = _tool_and_credential(server, tool_name)
     if tool is None:
         raise not_found("Tool not found.")
     check_arguments(tool, arguments)
@@ -180,9 +199,12 @@ def call(server: McpServer, tool_name: str, arguments: dict, *, source: str, cal
 
 
 def call_by_reference(workspace_id: str, server_ref: str, tool_name: str, arguments: dict, caller_id: str) -> dict:
-    return {
-        "result": call(find_server(workspace_id, server_ref), tool_name, arguments, source="rest", caller_id=caller_id)
-    }
+    params = {"workspace_id": workspace_id, "ref": server_ref, "name": tool_name}
+    found = db.session.execute(_SERVER_TOOL_AND_CREDENTIAL, params).one_or_none()
+    if found is None:
+        raise not_found("Server not found.")
+    server, tool, credential = found
+    return {"result": _call(server, tool, credential, arguments, source="rest", caller_id=caller_id)}
 
 
 def test_tool(workspace_id: str, server_id: str, tool_name: str, arguments: dict, caller_id: str) -> dict:

@@ -33,16 +33,24 @@ def _json(body: dict, status: int = 200) -> Response:
     return response
 
 
+def _workspace_id(slug: str, principal: core_auth.Principal) -> str:
+    """The caller's own workspace costs no query: its membership carries the slug."""
+    if principal.membership is not None and principal.membership.slug == slug:
+        return principal.membership.workspace_id
+    workspace = workspaces.get_workspace_by_slug(slug)
+    if workspace is None:
+        raise not_found("Workspace not found.")
+    return workspace.id
+
+
 def serve(workspace_slug: str, handler_for: Callable[[str, core_auth.Principal], protocol.Handler]) -> Response:
     origin = request.headers.get("Origin")
     if origin and not _origin_allowed(origin):
         raise ApiError(403, "access_denied", "This Origin may not use the MCP endpoint.")
     principal = core_auth.authenticated()
-    workspace = workspaces.get_workspace_by_slug(workspace_slug)
-    if workspace is None:
-        raise not_found("Workspace not found.")
-    core_auth.authorize("mcp:read", workspace_id=workspace.id)
-    handler = handler_for(workspace.id, principal)
+    workspace_id = _workspace_id(workspace_slug, principal)
+    core_auth.authorize("mcp:read", workspace_id=workspace_id)
+    handler = handler_for(workspace_id, principal)
     try:
         message = protocol.parse(request.get_data(cache=False))
     except RpcError as exc:
@@ -61,7 +69,7 @@ def serve(workspace_slug: str, handler_for: Callable[[str, core_auth.Principal],
         )
     needed = handler.scopes.get(method, "mcp:read")
     if needed != "mcp:read":
-        core_auth.authorize(needed, workspace_id=workspace.id)
+        core_auth.authorize(needed, workspace_id=workspace_id)
     try:
         if method == "initialize":
             result = protocol.initialize(handler, params)

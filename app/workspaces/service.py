@@ -147,7 +147,8 @@ def update_workspace(principal: Principal, workspace_id: str, data: dict) -> Wor
     if "tier" in data:
         _check_tier_allowed(principal, is_owner=principal.role == "owner")
         workspace.tier = data["tier"]
-    if "slug" in data and data["slug"] != workspace.slug:
+    renamed = "slug" in data and data["slug"] != workspace.slug
+    if renamed:
         if db.session.scalar(sa.select(Workspace.id).where(Workspace.slug == data["slug"])):
             raise conflict("slug", "This slug is already taken.")
         workspace.slug = data["slug"]
@@ -162,8 +163,8 @@ def update_workspace(principal: Principal, workspace_id: str, data: dict) -> Wor
         raise conflict("slug", "This slug is already taken.") from None
     record_event(workspace.id, "workspace.updated", _dump(workspace))
     db.session.commit()
-    if "tier" in data:
-        credentials_changed()  # the tier sets its credentials' rate limits
+    if "tier" in data or renamed:
+        credentials_changed()  # the tier sets its credentials' rate limits; memberships carry the slug
     return workspace
 
 
@@ -286,13 +287,13 @@ def remove_member(principal: Principal, workspace_id: str, user_id: str) -> None
 
 
 def load_membership(user_id: str, workspace_id: str) -> core_auth.Membership | None:
-    """core.auth membership loader: role and tier of a user in a workspace, or None."""
+    """core.auth membership loader: role, tier and slug of a user's workspace, or None."""
     row = db.session.execute(
-        sa.select(Membership.role, Workspace.tier)
+        sa.select(Membership.role, Workspace.tier, Workspace.slug)
         .join(Workspace, Workspace.id == Membership.workspace_id)
         .where(Membership.user_id == user_id, Membership.workspace_id == workspace_id)
     ).first()
-    return core_auth.Membership(workspace_id, row.role, row.tier) if row else None
+    return core_auth.Membership(workspace_id, row.role, row.tier, row.slug) if row else None
 
 
 def member_summaries(workspace_id: str, user_ids: set[str]) -> dict[str, dict]:

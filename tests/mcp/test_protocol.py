@@ -110,6 +110,17 @@ def test_auth_origin_and_tenancy(client, owner, other, server):
     error(rpc(client, owner, "ping"), 404, "not_found")
 
 
+def test_a_renamed_workspace_answers_at_its_new_slug_only(client, owner, server):
+    # the caller's membership carries the slug (and may be remembered): a rename must reach it
+    old = url_of(owner)
+    message = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+    assert client.post(old, json=message, headers=owner.headers).status_code == 200
+    renamed = client.patch(f"/api/v1/workspaces/{owner.workspace_id}", json={"slug": "renamed"}, headers=owner.headers)
+    assert renamed.status_code == 200, renamed.get_json()
+    error(client.post(old, json=message, headers=owner.headers), 404, "not_found")
+    assert client.post("/mcp/renamed/items", json=message, headers=owner.headers).status_code == 200
+
+
 def test_tools_list_and_call(client, owner, server, upstream):
     tools = result(rpc(client, owner, "tools/list"))["tools"]
     assert [t["name"] for t in tools] == ["big", "getItem", "putItem", "slow", "status"]
