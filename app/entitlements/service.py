@@ -267,9 +267,10 @@ def _notice_thresholds(workspace_id: str, feature: str, before: int, after: int,
 
 
 @functools.cache
-def _upsert_statement(dialect: str, keep_greater: bool):
+def _upsert_statement(dialect: str, keep_greater: bool, along_with: sa.Insert | None = None, along_keys: tuple = ()):
     """INSERT … ON CONFLICT of a day's counter, built once: building it on every call (a tool call,
-    a pixel batch) cost more than running it."""
+    a pixel batch) cost more than running it. `along_with` (PostgreSQL): another INSERT of a row
+    with `along_keys`, written by the same statement."""
     postgres = dialect == "postgresql"
     insert = (postgresql if postgres else sqlite).insert(UsageCounter)
     old, new = UsageCounter.used, insert.excluded.used
@@ -277,20 +278,48 @@ def _upsert_statement(dialect: str, keep_greater: bool):
         used = sa.func.greatest(old, new) if postgres else sa.func.max(old, new)
     else:
         used = old + new
-    return insert.on_conflict_do_update(index_elements=["workspace_id", "feature", "day"], set_={"used": used})
+    upsert = insert.on_conflict_do_update(index_elements=["workspace_id", "feature", "day"], set_={"used": used})
+    if along_with is not None:
+        row = along_with.values({key: sa.bindparam(f"along_{key}") for key in along_keys})
+        upsert = upsert.add_cte(row.cte("along_with"))
+    return upsert
 
 
-def _upsert(workspace_id: str, feature: str, day: date, quantity: int, keep_greater: bool = False) -> None:
-    stmt = _upsert_statement(db.session.get_bind().dialect.name, keep_greater)
-    db.session.connection().execute(
-        stmt, {"workspace_id": workspace_id, "feature": feature, "day": day, "used": quantity}
-    )
+def _upsert(
+    workspace_id: str,
+    feature: str,
+    day: date,
+    quantity: int,
+    keep_greater: bool = False,
+    along_with: tuple[sa.Insert, dict] | None = None,
+) -> None:
+    params = {"workspace_id": workspace_id, "feature": feature, "day": day, "used": quantity}
+    dialect = db.session.get_bind().dialect.name
+    connection = db.session.connection()
+    if along_with is None:
+        connection.execute(_upsert_statement(dialect, keep_greater), params)
+    elif dialect == "postgresql":  # one round trip for both rows
+        insert, row = along_with
+        stmt = _upsert_statement(dialect, keep_greater, insert, tuple(row))
+        connection.execute(stmt, params | {f"along_{key}": value for key, value in row.items()})
+    else:
+        connection.execute(along_with[0], along_with[1])
+        connection.execute(_upsert_statement(dialect, keep_greater), params)
 
 
-def add_usage(workspace_id: str, feature: str, quantity: int, day: date | None = None) -> None:
-    """used += quantity on the day's counter, atomically (an upsert), in the caller's transaction."""
+def add_usage(
+    workspace_id: str,
+    feature: str,
+    quantity: int,
+    day: date | None = None,
+    *,
+    along_with: tuple[sa.Insert, dict] | None = None,
+) -> None:
+    """used += quantity on the day's counter, atomically (an upsert), in the caller's transaction.
+    `along_with`, an INSERT and its row (the record the usage is of), is written with it: by the
+    same statement on PostgreSQL, so the pair costs one round trip."""
     day = NEVER_RESET if feature in plans.NOT_RESET else (day or utcnow().date())
-    _upsert(workspace_id, feature, day, quantity)
+    _upsert(workspace_id, feature, day, quantity, along_with=along_with)
 
 
 def count_on_day(workspace_id: str, feature: str, day: date) -> int:

@@ -24,7 +24,8 @@ from .models import McpCallLog, McpCredential, McpServer, McpTool
 from .service import get_server
 
 TOOL_CALLS = "mcp_tool_calls"
-# The log row: a Core INSERT on the session's connection (the ORM's insert paths cost more)
+# The log row: a Core INSERT, written by the statement that counts the call (the ORM's insert
+# paths cost more)
 INSERT_LOG = sa.insert(McpCallLog)
 LAST_USED_EVERY = timedelta(minutes=1)  # a credential's last_used_at is that precise, not one write a call
 
@@ -167,31 +168,28 @@ def _call(
     except outbound.OutboundError as exc:
         failure = str(exc)
     now = utcnow()
-    db.session.connection().execute(
-        INSERT_LOG,
-        dict(
-            id=new_id("mcl"),
-            workspace_id=server.workspace_id,
-            server_id=server.id,
-            tool_name=tool.name,
-            method=tool.method,
-            status_code=result["status_code"] if result else None,
-            is_error=result["is_error"] if result else True,
-            error=(failure or (f"HTTP {result['status_code']}" if result and result["is_error"] else None)),
-            duration_ms=result["duration_ms"] if result else int((time.monotonic() - started) * 1000),
-            request_bytes=len(request.body or b""),
-            response_bytes=result["size"] if result else 0,
-            source=source,
-            api_key_id=caller_id,
-            created_at=now,
-        ),
+    log = dict(
+        id=new_id("mcl"),
+        workspace_id=server.workspace_id,
+        server_id=server.id,
+        tool_name=tool.name,
+        method=tool.method,
+        status_code=result["status_code"] if result else None,
+        is_error=result["is_error"] if result else True,
+        error=(failure or (f"HTTP {result['status_code']}" if result and result["is_error"] else None)),
+        duration_ms=result["duration_ms"] if result else int((time.monotonic() - started) * 1000),
+        request_bytes=len(request.body or b""),
+        response_bytes=result["size"] if result else 0,
+        source=source,
+        api_key_id=caller_id,
+        created_at=now,
     )
     if credential is not None and (credential.last_used_at is None or credential.last_used_at < now - LAST_USED_EVERY):
         db.session.execute(
             sa.update(McpCredential).where(McpCredential.id == credential.id).values(last_used_at=now),
             execution_options={"synchronize_session": False},
         )
-    entitlements.add_usage(server.workspace_id, TOOL_CALLS, 1)
+    entitlements.add_usage(server.workspace_id, TOOL_CALLS, 1, along_with=(INSERT_LOG, log))
     db.session.commit()
     if result is None:
         raise ApiError(502, "upstream_error", f"The upstream API could not be reached: {failure}")
