@@ -61,39 +61,34 @@ def delete_credential(workspace_id: str, server_id: str, credential_id: str) -> 
     db.session.commit()
 
 
+def _is_active_tool(server_id) -> sa.ColumnElement[bool]:
+    return sa.and_(McpTool.server_id == server_id, McpTool.name == sa.bindparam("name"), McpTool.is_active.is_(True))
+
+
+def _newest_credential_id(server_id, auth_type) -> sa.ScalarSelect:
+    newest = aliased(McpCredential)  # the outer query may join McpCredential itself
+    return (
+        sa.select(newest.id)
+        .where(newest.server_id == server_id, newest.auth_type == auth_type)
+        .order_by(newest.created_at.desc(), newest.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
 # Built once, with the server, tool name and auth type bound per call: building a statement
 # costs more than running it, and these run on every tool call's path
-_ACTIVE_TOOL = sa.select(McpTool).where(
-    McpTool.server_id == sa.bindparam("server_id"), McpTool.name == sa.bindparam("name"), McpTool.is_active.is_(True)
-)
-_NEWEST_CREDENTIAL_ID = (
-    sa.select(McpCredential.id)
-    .where(McpCredential.server_id == sa.bindparam("server_id"), McpCredential.auth_type == sa.bindparam("auth_type"))
-    .order_by(McpCredential.created_at.desc(), McpCredential.id.desc())
-    .limit(1)
-    .scalar_subquery()
-)
+_ACTIVE_TOOL = sa.select(McpTool).where(_is_active_tool(sa.bindparam("server_id")))
 _ACTIVE_TOOL_AND_CREDENTIAL = _ACTIVE_TOOL.add_columns(McpCredential).outerjoin(
-    McpCredential, McpCredential.id == _NEWEST_CREDENTIAL_ID
+    McpCredential,
+    McpCredential.id == _newest_credential_id(sa.bindparam("server_id"), sa.bindparam("auth_type")),
 )
-_older = aliased(McpCredential)
 # A REST call names the server by slug or id (`mcs_…`; a slug match comes first): the server, the
 # active tool of that name and the newest credential of the server's auth_mode, in one query
 _SERVER_TOOL_AND_CREDENTIAL = (
     sa.select(McpServer, McpTool, McpCredential)
-    .outerjoin(
-        McpTool,
-        sa.and_(McpTool.server_id == McpServer.id, McpTool.name == sa.bindparam("name"), McpTool.is_active.is_(True)),
-    )
-    .outerjoin(
-        McpCredential,
-        McpCredential.id
-        == sa.select(_older.id)
-        .where(_older.server_id == McpServer.id, _older.auth_type == McpServer.auth_mode)
-        .order_by(_older.created_at.desc(), _older.id.desc())
-        .limit(1)
-        .scalar_subquery(),
-    )
+    .outerjoin(McpTool, _is_active_tool(McpServer.id))
+    .outerjoin(McpCredential, McpCredential.id == _newest_credential_id(McpServer.id, McpServer.auth_mode))
     .where(
         McpServer.workspace_id == sa.bindparam("workspace_id"),
         sa.or_(McpServer.slug == sa.bindparam("ref"), McpServer.id == sa.bindparam("ref")),
