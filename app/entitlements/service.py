@@ -296,15 +296,14 @@ def _upsert(
     params = {"workspace_id": workspace_id, "feature": feature, "day": day, "used": quantity}
     dialect = db.session.get_bind().dialect.name
     connection = db.session.connection()
-    if along_with is None:
-        connection.execute(_upsert_statement(dialect, keep_greater), params)
-    elif dialect == "postgresql":  # one round trip for both rows
+    if along_with is not None and dialect == "postgresql":  # one round trip for both rows
         insert, row = along_with
         stmt = _upsert_statement(dialect, keep_greater, insert, tuple(row))
         connection.execute(stmt, params | {f"along_{key}": value for key, value in row.items()})
-    else:
-        connection.execute(along_with[0], along_with[1])
-        connection.execute(_upsert_statement(dialect, keep_greater), params)
+        return
+    if along_with is not None:
+        connection.execute(*along_with)
+    connection.execute(_upsert_statement(dialect, keep_greater), params)
 
 
 def add_usage(
