@@ -168,6 +168,7 @@ def _principal_for(token: str, via_cookie: bool, workspace_header: str | None) -
         g.unconfirmed_principal = key, epoch, token, via_cookie, workspace_header
         return principal
     epoch = cache.epoch()  # read before the database: a change committed after it bumps it
+    g.credentials_epoch = epoch
     principal = _resolve(token, via_cookie, workspace_header)
     cache.put(key, epoch, principal)
     return principal
@@ -189,6 +190,7 @@ def confirm_principal(epoch: int | None = None) -> bool:
     cache = credentials_cache()
     if epoch is None:
         epoch = cache.epoch()
+    g.credentials_epoch = epoch
     if epoch == remembered_epoch:
         return False
     try:

@@ -7,6 +7,10 @@ epoch in Redis. A remembered principal (resolved less than a minute ago, not pas
 stands only if the epoch read during the request is the one it was resolved under; the epoch is
 read in the request's one Redis round trip (core.ratelimit), and before anything the principal
 allows is done. Without Redis (several processes could not share the epoch) nothing is remembered.
+
+Domains remember their own hot lookups the same way (`remembered`): the epoch the request was
+checked against (`g.credentials_epoch`, set by core.auth) was read before the lookup, so a change
+committed after the lookup bumps it, and its changes call `credentials_changed()` too.
 """
 
 from __future__ import annotations
@@ -15,8 +19,10 @@ import dataclasses
 import hashlib
 import threading
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
-from flask import current_app
+from flask import current_app, g
 
 from .clock import utcnow
 
@@ -24,12 +30,14 @@ EPOCH_KEY = "core:auth:epoch"
 # Entries are re-resolved at least this often: the loader writes last_used_at once a minute.
 MAX_AGE_SECONDS = 60
 MAX_ENTRIES = 10_000
+T = TypeVar("T")
 
 
 class CredentialsCache:
     def __init__(self, redis) -> None:
         self.redis = redis
         self._entries: dict[tuple, tuple] = {}
+        self._lookups: dict[tuple, tuple] = {}
         self._lock = threading.Lock()
 
     @property
@@ -73,9 +81,29 @@ class CredentialsCache:
                 self._entries.clear()
             self._entries[key] = (epoch, dataclasses.replace(principal), time.time())
 
+    def remembered(self, key: tuple, load: Callable[[], T]) -> T:
+        """`load()`'s value, remembered by this process and used again while requests are checked
+        against the epoch it was loaded under (at most MAX_AGE_SECONDS). The value is shared by
+        threads and requests: no session may hold it. None is never remembered.
+        Without an epoch (no Redis, no credential) it is `load()` every time."""
+        epoch = g.get("credentials_epoch")
+        if epoch is None:
+            return load()
+        entry = self._lookups.get(key)
+        if entry is not None and entry[0] == epoch and time.time() - entry[2] < MAX_AGE_SECONDS:
+            return entry[1]
+        value = load()
+        if value is not None:
+            with self._lock:
+                if len(self._lookups) >= MAX_ENTRIES:
+                    self._lookups.clear()
+                self._lookups[key] = (epoch, value, time.time())
+        return value
+
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._lookups.clear()
 
 
 def credentials_cache() -> CredentialsCache:
@@ -83,7 +111,8 @@ def credentials_cache() -> CredentialsCache:
 
 
 def credentials_changed() -> None:
-    """Call after committing a change that narrows a credential: every process re-resolves."""
+    """Call after committing a change that narrows a credential, or that a `remembered` lookup
+    holds: every process re-resolves."""
     cache = credentials_cache()
     if cache.enabled:
         cache.bump()

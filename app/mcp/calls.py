@@ -11,9 +11,11 @@ from datetime import timedelta
 import sqlalchemy as sa
 from jsonschema import Draft202012Validator
 from sqlalchemy.orm import aliased
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..core import crypto, outbound
 from ..core.clock import utcnow
+from ..core.credentials_cache import credentials_cache, credentials_changed
 from ..core.errors import ApiError, not_found, validation_failed
 from ..core.ids import new_id
 from ..core.ratelimit import hit
@@ -21,7 +23,7 @@ from ..entitlements import service as entitlements
 from ..extensions import db
 from . import upstream
 from .models import McpCallLog, McpCredential, McpServer, McpTool
-from .service import get_server
+from .service import get_server, server_by_slug
 
 TOOL_CALLS = "mcp_tool_calls"
 # The log row: a Core INSERT, written by the statement that counts the call (the ORM's insert
@@ -50,6 +52,7 @@ def add_credential(workspace_id: str, server_id: str, data: dict) -> McpCredenti
     )
     db.session.add(credential)
     db.session.commit()
+    credentials_changed()  # remembered lookups hold the server's newest credential
     return credential
 
 
@@ -59,6 +62,7 @@ def delete_credential(workspace_id: str, server_id: str, credential_id: str) -> 
         raise not_found("Credential not found.")
     db.session.delete(credential)
     db.session.commit()
+    credentials_changed()
 
 
 def _is_active_tool(server_id) -> sa.ColumnElement[bool]:
@@ -98,14 +102,53 @@ _SERVER_TOOL_AND_CREDENTIAL = (
 )
 
 
+# --- the lookups of a call, remembered ---------------------------------------------------------
+# A call's server, tool and credential are remembered by the process (core.credentials_cache: every
+# change to them calls credentials_changed()), so a call makes no query before its upstream request.
+# What is remembered is a copy no session holds, shared by threads: read only, but for the
+# credential's last_used_at, which a call moves forward.
+
+
+def _unattached(instance):
+    """A copy of a loaded row that no session holds (a session would expire or flush it)."""
+    if instance is None:
+        return None
+    return type(instance)(
+        **{column.key: getattr(instance, column.key) for column in sa.inspect(type(instance)).column_attrs}
+    )
+
+
+def endpoint_server(workspace_id: str, slug: str) -> McpServer | None:
+    """The server of a protocol endpoint (`/mcp/{workspace}/{slug}`), remembered."""
+    return credentials_cache().remembered(
+        ("mcp-server", workspace_id, slug), lambda: _unattached(server_by_slug(workspace_id, slug))
+    )
+
+
 def _tool_and_credential(server: McpServer, tool_name: str) -> tuple[McpTool | None, McpCredential | None]:
-    """The active tool of that name and the server's newest credential of its auth_mode, in one
-    query."""
+    """The active tool of that name and the server's newest credential of its auth_mode (one
+    query), remembered."""
     params = {"server_id": server.id, "name": tool_name, "auth_type": server.auth_mode}
-    if server.auth_mode == "none":
-        return db.session.scalar(_ACTIVE_TOOL, params), None
-    row = db.session.execute(_ACTIVE_TOOL_AND_CREDENTIAL, params).one_or_none()
-    return (row[0], row[1]) if row is not None else (None, None)
+
+    def load() -> tuple[McpTool | None, McpCredential | None]:
+        if server.auth_mode == "none":
+            return _unattached(db.session.scalar(_ACTIVE_TOOL, params)), None
+        row = db.session.execute(_ACTIVE_TOOL_AND_CREDENTIAL, params).one_or_none()
+        return (_unattached(row[0]), _unattached(row[1])) if row is not None else (None, None)
+
+    return credentials_cache().remembered(("mcp-tool", server.id, tool_name, server.auth_mode), load)
+
+
+def _server_tool_and_credential(workspace_id: str, server_ref: str, tool_name: str):
+    """A REST call's server (by slug or id), its active tool and credential, remembered; None when
+    there is no such server."""
+
+    def load():
+        params = {"workspace_id": workspace_id, "ref": server_ref, "name": tool_name}
+        row = db.session.execute(_SERVER_TOOL_AND_CREDENTIAL, params).one_or_none()
+        return tuple(_unattached(instance) for instance in row) if row is not None else None
+
+    return credentials_cache().remembered(("mcp-call", workspace_id, server_ref, tool_name), load)
 
 
 def _secret(server: McpServer, credential: McpCredential | None) -> str | None:
@@ -184,6 +227,7 @@ def _call(
             sa.update(McpCredential).where(McpCredential.id == credential.id).values(last_used_at=now),
             execution_options={"synchronize_session": False},
         )
+        set_committed_value(credential, "last_used_at", now)  # the remembered copy: not again for a minute
     entitlements.add_usage(server.workspace_id, TOOL_CALLS, 1, along_with=(INSERT_LOG, log))
     db.session.commit()
     if result is None:
@@ -192,8 +236,7 @@ def _call(
 
 
 def call_by_reference(workspace_id: str, server_ref: str, tool_name: str, arguments: dict, caller_id: str) -> dict:
-    params = {"workspace_id": workspace_id, "ref": server_ref, "name": tool_name}
-    found = db.session.execute(_SERVER_TOOL_AND_CREDENTIAL, params).one_or_none()
+    found = _server_tool_and_credential(workspace_id, server_ref, tool_name)
     if found is None:
         raise not_found("Server not found.")
     server, tool, credential = found

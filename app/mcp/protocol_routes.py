@@ -14,9 +14,8 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from ..core import auth as core_auth
 from ..core.errors import ApiError, not_found
 from ..workspaces import service as workspaces
-from . import entity_tools, protocol
+from . import calls, entity_tools, protocol
 from .protocol import RpcError
-from .service import server_by_slug
 
 blp = Blueprint("mcp_protocol", __name__, url_prefix="/mcp")
 
@@ -86,7 +85,7 @@ def serve(workspace_slug: str, handler_for: Callable[[str, core_auth.Principal],
 
 def _server_handler(server_slug: str):
     def handler_for(workspace_id: str, principal: core_auth.Principal) -> protocol.Handler:
-        server = server_by_slug(workspace_id, server_slug)
+        server = calls.endpoint_server(workspace_id, server_slug)
         if server is None or not server.is_active:
             raise not_found("Server not found.")
         return protocol.server_handler(server, principal.credential_id)

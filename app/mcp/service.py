@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..core import outbound
 from ..core.clock import utcnow
+from ..core.credentials_cache import credentials_changed
 from ..core.errors import ApiError, conflict, not_found, validation_failed
 from ..core.ids import new_id
 from ..core.jobs import jobs
@@ -245,6 +246,7 @@ def update_server(workspace_id: str, server_id: str, data: dict) -> McpServer:
     _check_auth(server)
     server.updated_at = utcnow()
     db.session.commit()
+    credentials_changed()  # remembered tool-call lookups (calls.py)
     return with_tool_names([server])[0]
 
 
@@ -252,6 +254,7 @@ def delete_server(workspace_id: str, server_id: str) -> None:
     server = get_server(workspace_id, server_id)
     db.session.delete(server)  # tools, credentials and logs go with it (ON DELETE CASCADE)
     db.session.commit()
+    credentials_changed()  # remembered tool-call lookups (calls.py)
 
 
 # --- tools -----------------------------------------------------------------------------------
@@ -274,4 +277,5 @@ def update_tool(workspace_id: str, server_id: str, tool_id: str, data: dict) -> 
     tool.is_active = data["is_active"]
     tool.updated_at = utcnow()
     db.session.commit()
+    credentials_changed()  # remembered tool-call lookups (calls.py)
     return tool

@@ -4,6 +4,7 @@ import base64
 import json
 import logging
 import socket
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,6 +15,7 @@ from app.extensions import db
 from app.mcp.tasks import purge_call_logs
 from tests import factories
 from tests.assertions import ISO_Z, error
+from tests.conftest import requires_redis
 
 from .specs import make_server, make_spec, upstream_spec
 
@@ -326,3 +328,64 @@ def test_tool_calls_are_metered(client, owner, server):
     usage = client.get("/api/v1/usage", headers=owner.headers).get_json()["data"]
     assert usage["tool_calls_this_month"] == 2
     assert usage["requests_this_month"] >= 3  # the calls' requests count as api_calls
+
+
+# --- remembered lookups ----------------------------------------------------------------------
+
+
+@contextmanager
+def statements_run():
+    seen: list[str] = []
+
+    def record(_conn, _cursor, statement, *_):
+        seen.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", record)
+
+
+@requires_redis
+def test_a_remembered_call_makes_no_query_before_its_upstream_request(client, owner, server):
+    assert call(client, owner, "getItem", {"item_id": "1"}).status_code == 200  # looks them up
+    with statements_run() as seen:
+        assert call(client, owner, "getItem", {"item_id": "2"}).status_code == 200
+    assert any("INSERT INTO mcp_call_logs" in statement for statement in seen), seen
+    assert not [statement for statement in seen if statement.lstrip().startswith("SELECT")], seen
+    # the credential's last use is still written, once a minute, not once a call
+    with time_machine.travel(datetime.now(UTC) + timedelta(minutes=2)):
+        with statements_run() as seen:
+            assert call(client, owner, "getItem", {"item_id": "3"}).status_code == 200
+        assert any(statement.lstrip().startswith("UPDATE mcp_credentials") for statement in seen), seen
+
+
+@requires_redis
+def test_every_change_reaches_the_next_call_at_once(client, owner, server, upstream):
+    def sent_authorization(**arguments):
+        response = call(client, owner, "getItem", {"item_id": "1"}, **arguments)
+        assert response.status_code == 200, response.get_json()
+        return response.get_json()["result"]["content"]["headers"].get("authorization")
+
+    url = f"/api/v1/mcp/servers/{server['id']}"
+    assert sent_authorization() == f"Bearer {SECRET}"  # remembered from here on
+    newer = add_credential(client, owner, server["id"], "bearer", secret="rotated-secret")
+    assert sent_authorization() == "Bearer rotated-secret"
+    assert client.delete(f"{url}/credentials/{newer['id']}", headers=owner.headers).status_code == 204
+    assert sent_authorization() == f"Bearer {SECRET}"
+
+    tools = client.get(f"{url}/tools", headers=owner.headers).get_json()["data"]
+    get_item = next(t for t in tools if t["name"] == "getItem")
+    client.patch(f"{url}/tools/{get_item['id']}", json={"is_active": False}, headers=owner.headers)
+    error(call(client, owner, "getItem", {"item_id": "1"}), 404, "not_found")
+    client.patch(f"{url}/tools/{get_item['id']}", json={"is_active": True}, headers=owner.headers)
+    assert sent_authorization(server=server["id"]) == f"Bearer {SECRET}"
+
+    assert client.patch(url, json={"auth_mode": "none"}, headers=owner.headers).status_code == 200
+    assert sent_authorization() is None and sent_authorization(server=server["id"]) is None
+    client.patch(url, json={"is_active": False}, headers=owner.headers)
+    error(call(client, owner, "getItem", {"item_id": "1"}), 409, "conflict")
+    assert client.delete(url, headers=owner.headers).status_code == 204
+    error(call(client, owner, "getItem", {"item_id": "1"}), 404, "not_found")
+    error(call(client, owner, "getItem", {"item_id": "1"}, server=server["id"]), 404, "not_found")

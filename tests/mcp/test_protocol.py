@@ -6,6 +6,7 @@ import pytest
 
 from tests import factories
 from tests.assertions import error
+from tests.conftest import requires_redis
 
 from .specs import document, make_server, make_spec, op, upstream_spec
 
@@ -140,6 +141,25 @@ def test_tools_list_and_call(client, owner, server, upstream):
     rpc_error(rpc(client, owner, "tools/call", {"name": "getItem", "arguments": []}), -32602)
     logs = client.get(f"/api/v1/mcp/servers/{server['id']}/logs", headers=owner.headers).get_json()["data"]
     assert [(e["tool_name"], e["source"]) for e in logs] == [("status", "protocol"), ("getItem", "protocol")]
+
+
+@requires_redis
+def test_changes_reach_a_remembered_endpoint_at_once(client, owner, server, upstream):
+    getitem = {"name": "getItem", "arguments": {"item_id": "9"}}
+    assert result(rpc(client, owner, "tools/call", getitem))["isError"] is False  # remembered from here on
+    url = f"/api/v1/mcp/servers/{server['id']}"
+    tools = client.get(f"{url}/tools", headers=owner.headers).get_json()["data"]
+    get_item = next(t for t in tools if t["name"] == "getItem")
+    client.patch(f"{url}/tools/{get_item['id']}", json={"is_active": False}, headers=owner.headers)
+    rpc_error(rpc(client, owner, "tools/call", getitem), -32602)
+    client.patch(f"{url}/tools/{get_item['id']}", json={"is_active": True}, headers=owner.headers)
+    assert result(rpc(client, owner, "tools/call", getitem))["isError"] is False
+    client.patch(url, json={"is_active": False}, headers=owner.headers)
+    error(rpc(client, owner, "ping"), 404, "not_found")
+    client.patch(url, json={"is_active": True}, headers=owner.headers)
+    assert result(rpc(client, owner, "ping")) == {}
+    assert client.delete(url, headers=owner.headers).status_code == 204
+    error(rpc(client, owner, "ping"), 404, "not_found")
 
 
 def test_scopes(client, owner, server):
