@@ -30,6 +30,7 @@ EPOCH_KEY = "core:auth:epoch"
 # Entries are re-resolved at least this often: the loader writes last_used_at once a minute.
 MAX_AGE_SECONDS = 60
 MAX_ENTRIES = 10_000
+MAX_LOOKUPS = 1_000  # fewer: a remembered lookup may be large (an MCP tool's input schema)
 T = TypeVar("T")
 
 
@@ -95,7 +96,7 @@ class CredentialsCache:
         value = load()
         if value is not None:
             with self._lock:
-                if len(self._lookups) >= MAX_ENTRIES:
+                if len(self._lookups) >= MAX_LOOKUPS:
                     self._lookups.clear()
                 self._lookups[key] = (epoch, value, time.time())
         return value

@@ -12,10 +12,12 @@ import sqlalchemy as sa
 import time_machine
 
 from app.extensions import db
+from app.mcp.models import McpTool
 from app.mcp.tasks import purge_call_logs
 from tests import factories
 from tests.assertions import ISO_Z, error
 from tests.conftest import requires_redis
+from tests.core import spare_app
 
 from .specs import make_server, make_spec, upstream_spec
 
@@ -389,3 +391,24 @@ def test_every_change_reaches_the_next_call_at_once(client, owner, server, upstr
     assert client.delete(url, headers=owner.headers).status_code == 204
     error(call(client, owner, "getItem", {"item_id": "1"}), 404, "not_found")
     error(call(client, owner, "getItem", {"item_id": "1"}, server=server["id"]), 404, "not_found")
+
+
+@requires_redis
+def test_a_credential_deleted_by_another_process_is_not_sent_from_here(client, owner, server):
+    assert call(client, owner, "getItem", {"item_id": "1"}).status_code == 200  # remembered here
+    url = f"/api/v1/mcp/servers/{server['id']}/credentials"
+    with spare_app() as other_process:
+        elsewhere = other_process.test_client()
+        (credential,) = elsewhere.get(url, headers=owner.headers).get_json()["data"]
+        assert elsewhere.delete(f"{url}/{credential['id']}", headers=owner.headers).status_code == 204
+    error(call(client, owner, "getItem", {"item_id": "1"}), 422, "validation_failed")
+
+
+@requires_redis
+def test_a_remembered_lookup_is_loaded_again_after_a_minute(client, owner, server):
+    assert call(client, owner, "getItem", {"item_id": "1"}).status_code == 200  # remembered here
+    # a change that bypasses the services (and so the epoch) is seen within a minute
+    db.session.execute(sa.update(McpTool).where(McpTool.name == "getItem").values(is_active=False))
+    assert call(client, owner, "getItem", {"item_id": "1"}).status_code == 200
+    with time_machine.travel(datetime.now(UTC) + timedelta(seconds=61)):
+        error(call(client, owner, "getItem", {"item_id": "1"}), 404, "not_found")
