@@ -139,14 +139,19 @@ def _tool_and_credential(server: McpServer, tool_name: str) -> tuple[McpTool | N
     return credentials_cache().remembered(("mcp-tool", server.id, tool_name, server.auth_mode), load)
 
 
-def _server_tool_and_credential(workspace_id: str, server_ref: str, tool_name: str):
+def _server_tool_and_credential(
+    workspace_id: str, server_ref: str, tool_name: str
+) -> tuple[McpServer, McpTool | None, McpCredential | None] | None:
     """A REST call's server (by slug or id), its active tool and credential, remembered; None when
     there is no such server."""
 
-    def load():
+    def load() -> tuple[McpServer, McpTool | None, McpCredential | None] | None:
         params = {"workspace_id": workspace_id, "ref": server_ref, "name": tool_name}
         row = db.session.execute(_SERVER_TOOL_AND_CREDENTIAL, params).one_or_none()
-        return tuple(_unattached(instance) for instance in row) if row is not None else None
+        if row is None:
+            return None
+        server, tool, credential = row
+        return _unattached(server), _unattached(tool), _unattached(credential)
 
     return credentials_cache().remembered(("mcp-call", workspace_id, server_ref, tool_name), load)
 
