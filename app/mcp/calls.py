@@ -10,7 +10,6 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from jsonschema import Draft202012Validator
-from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ..core import crypto, outbound
@@ -65,34 +64,24 @@ def delete_credential(workspace_id: str, server_id: str, credential_id: str) -> 
     credentials_changed()
 
 
-def _is_active_tool(server_id) -> sa.ColumnElement[bool]:
-    return sa.and_(McpTool.server_id == server_id, McpTool.name == sa.bindparam("name"), McpTool.is_active.is_(True))
-
-
-def _newest_credential_id(server_id, auth_type) -> sa.ScalarSelect:
-    newest = aliased(McpCredential)  # the outer query may join McpCredential itself
-    return (
-        sa.select(newest.id)
-        .where(newest.server_id == server_id, newest.auth_type == auth_type)
-        .order_by(newest.created_at.desc(), newest.id.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-
-
 # Built once, with the server, tool name and auth type bound per call: building a statement
 # costs more than running it, and these run on every tool call's path
-_ACTIVE_TOOL = sa.select(McpTool).where(_is_active_tool(sa.bindparam("server_id")))
-_ACTIVE_TOOL_AND_CREDENTIAL = _ACTIVE_TOOL.add_columns(McpCredential).outerjoin(
-    McpCredential,
-    McpCredential.id == _newest_credential_id(sa.bindparam("server_id"), sa.bindparam("auth_type")),
+_ACTIVE_TOOL = sa.select(McpTool).where(
+    McpTool.server_id == sa.bindparam("server_id"), McpTool.name == sa.bindparam("name"), McpTool.is_active.is_(True)
 )
-# A REST call names the server by slug or id (`mcs_…`; a slug match comes first): the server, the
-# active tool of that name and the newest credential of the server's auth_mode, in one query
-_SERVER_TOOL_AND_CREDENTIAL = (
-    sa.select(McpServer, McpTool, McpCredential)
-    .outerjoin(McpTool, _is_active_tool(McpServer.id))
-    .outerjoin(McpCredential, McpCredential.id == _newest_credential_id(McpServer.id, McpServer.auth_mode))
+_NEWEST_CREDENTIAL_ID = (
+    sa.select(McpCredential.id)
+    .where(McpCredential.server_id == sa.bindparam("server_id"), McpCredential.auth_type == sa.bindparam("auth_type"))
+    .order_by(McpCredential.created_at.desc(), McpCredential.id.desc())
+    .limit(1)
+    .scalar_subquery()
+)
+_ACTIVE_TOOL_AND_CREDENTIAL = _ACTIVE_TOOL.add_columns(McpCredential).outerjoin(
+    McpCredential, McpCredential.id == _NEWEST_CREDENTIAL_ID
+)
+# A REST call names the server by slug or id (`mcs_…`); a slug match comes first
+_SERVER_BY_REF = (
+    sa.select(McpServer)
     .where(
         McpServer.workspace_id == sa.bindparam("workspace_id"),
         sa.or_(McpServer.slug == sa.bindparam("ref"), McpServer.id == sa.bindparam("ref")),
@@ -139,21 +128,12 @@ def _tool_and_credential(server: McpServer, tool_name: str) -> tuple[McpTool | N
     return credentials_cache().remembered(("mcp-tool", server.id, tool_name, server.auth_mode), load)
 
 
-def _server_tool_and_credential(
-    workspace_id: str, server_ref: str, tool_name: str
-) -> tuple[McpServer, McpTool | None, McpCredential | None] | None:
-    """A REST call's server (by slug or id), its active tool and credential, remembered; None when
-    there is no such server."""
-
-    def load() -> tuple[McpServer, McpTool | None, McpCredential | None] | None:
-        params = {"workspace_id": workspace_id, "ref": server_ref, "name": tool_name}
-        row = db.session.execute(_SERVER_TOOL_AND_CREDENTIAL, params).one_or_none()
-        if row is None:
-            return None
-        server, tool, credential = row
-        return _unattached(server), _unattached(tool), _unattached(credential)
-
-    return credentials_cache().remembered(("mcp-call", workspace_id, server_ref, tool_name), load)
+def _server_by_reference(workspace_id: str, server_ref: str) -> McpServer | None:
+    """The server a REST call names, by slug or id, remembered."""
+    params = {"workspace_id": workspace_id, "ref": server_ref}
+    return credentials_cache().remembered(
+        ("mcp-server-ref", workspace_id, server_ref), lambda: _unattached(db.session.scalar(_SERVER_BY_REF, params))
+    )
 
 
 def _secret(server: McpServer, credential: McpCredential | None) -> str | None:
@@ -182,21 +162,9 @@ def check_arguments(tool: McpTool, arguments: dict) -> None:
 def call(server: McpServer, tool_name: str, arguments: dict, *, source: str, caller_id: str | None) -> dict:
     """Validate, call upstream, log and meter. 404 for an unknown or inactive tool, 409 for an
     inactive server, 429 past the server's rate limit, 502 when the upstream is unreachable."""
-    tool, credential = _tool_and_credential(server, tool_name)
-    return _call(server, tool, credential, arguments, source=source, caller_id=caller_id)
-
-
-def _call(
-    server: McpServer,
-    tool: McpTool | None,
-    credential: McpCredential | None,
-    arguments: dict,
-    *,
-    source: str,
-    caller_id: str | None,
-) -> dict:
     if not server.is_active:
         raise ApiError(409, "conflict", "The server is inactive.")
+    tool, credential = _tool_and_credential(server, tool_name)
     if tool is None:
         raise not_found("Tool not found.")
     check_arguments(tool, arguments)
@@ -241,11 +209,10 @@ def _call(
 
 
 def call_by_reference(workspace_id: str, server_ref: str, tool_name: str, arguments: dict, caller_id: str) -> dict:
-    found = _server_tool_and_credential(workspace_id, server_ref, tool_name)
-    if found is None:
+    server = _server_by_reference(workspace_id, server_ref)
+    if server is None:
         raise not_found("Server not found.")
-    server, tool, credential = found
-    return {"result": _call(server, tool, credential, arguments, source="rest", caller_id=caller_id)}
+    return {"result": call(server, tool_name, arguments, source="rest", caller_id=caller_id)}
 
 
 def test_tool(workspace_id: str, server_id: str, tool_name: str, arguments: dict, caller_id: str) -> dict:
