@@ -294,8 +294,8 @@ def _upsert(
     along_with: tuple[sa.Insert, dict] | None = None,
 ) -> None:
     params = {"workspace_id": workspace_id, "feature": feature, "day": day, "used": quantity}
-    dialect = db.session.get_bind().dialect.name
     connection = db.session.connection()
+    dialect = connection.dialect.name
     if along_with is not None and dialect == "postgresql":  # one round trip for both rows
         insert, row = along_with
         stmt = _upsert_statement(dialect, keep_greater, insert, tuple(row))
