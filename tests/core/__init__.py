@@ -1,5 +1,6 @@
 """Tests of the cross-cutting HTTP contract (API.md §1, §4–§7), and helpers they share.
 
+`counted_statements` records every SQL statement the app sends while it is open.
 `spare_app` builds a second app with create_app() for the few tests that need other settings
 (an unreachable Redis, a route that raises). create_app() binds module-level singletons (the
 rate limiter's storage, the job queue's Redis client, flask-smorest's Api), so the helper puts
@@ -11,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import sqlalchemy as sa
@@ -29,6 +31,20 @@ from ..conftest import test_config
 def key_id_of(secret: str) -> str:
     """The `key_…` id of an API key secret (what the rate limiter and idempotency key on)."""
     return db.session.scalar(sa.select(ApiKey.id).where(ApiKey.key_hash == token_hash(secret)))
+
+
+@contextmanager
+def counted_statements() -> Iterator[list[str]]:
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", count)
 
 
 @contextmanager

@@ -7,33 +7,16 @@ stands for another web process.
 from contextlib import contextmanager
 from datetime import timedelta
 
-import sqlalchemy as sa
 import time_machine
 from redis import Redis
 from redis.client import Pipeline
 
 from app.core.clock import utcnow
 from app.core.credentials_cache import credentials_changed
-from app.extensions import db
 from tests import factories
 from tests.conftest import requires_redis
 
-from . import key_id_of, spare_app
-
-
-@contextmanager
-def counted_statements():
-    statements: list[str] = []
-
-    def count(conn, cursor, statement, *args):
-        statements.append(statement)
-
-    engine = db.engine
-    sa.event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", count)
+from . import counted_statements, key_id_of, spare_app
 
 
 def workspace_url(account) -> str:

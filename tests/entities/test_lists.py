@@ -9,13 +9,12 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-import sqlalchemy as sa
 import time_machine
 
 from app.entities import registry, service
-from app.extensions import db
 from tests import factories
 from tests.assertions import error as assert_error
+from tests.core import counted_statements
 
 GADGETS = {
     "name": "gadgets",
@@ -445,16 +444,8 @@ def test_include_runs_one_query_per_relation_not_one_per_row(client, owner):
                 insert(owner.workspace_id, "comments", task_id=task["id"], text=f"c{m}")
 
     def statements_for_one_page() -> tuple[int, list]:
-        seen: list[str] = []
-
-        def count(conn, cursor, statement, parameters, context, executemany):
-            seen.append(statement)
-
-        sa.event.listen(db.engine, "before_cursor_execute", count)
-        try:
+        with counted_statements() as seen:
             response = get(client, owner, "/api/v1/tasks", include="comments,assignee", per_page=100)
-        finally:
-            sa.event.remove(db.engine, "before_cursor_execute", count)
         assert response.status_code == 200
         return len(seen), response.json["data"]
 

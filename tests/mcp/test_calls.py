@@ -4,7 +4,6 @@ import base64
 import json
 import logging
 import socket
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,7 +16,7 @@ from app.mcp.tasks import purge_call_logs
 from tests import factories
 from tests.assertions import ISO_Z, error
 from tests.conftest import requires_redis
-from tests.core import spare_app
+from tests.core import counted_statements, spare_app
 
 from .specs import make_server, make_spec, upstream_spec
 
@@ -335,30 +334,16 @@ def test_tool_calls_are_metered(client, owner, server):
 # --- remembered lookups ----------------------------------------------------------------------
 
 
-@contextmanager
-def statements_run():
-    seen: list[str] = []
-
-    def record(_conn, _cursor, statement, *_):
-        seen.append(statement)
-
-    sa.event.listen(db.engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", record)
-
-
 @requires_redis
 def test_a_remembered_call_makes_no_query_before_its_upstream_request(client, owner, server):
     assert call(client, owner, "getItem", {"item_id": "1"}).status_code == 200  # looks them up
-    with statements_run() as seen:
+    with counted_statements() as seen:
         assert call(client, owner, "getItem", {"item_id": "2"}).status_code == 200
     assert any("INSERT INTO mcp_call_logs" in statement for statement in seen), seen
     assert not [statement for statement in seen if statement.lstrip().startswith("SELECT")], seen
     # the credential's last use is still written, once a minute, not once a call
     with time_machine.travel(datetime.now(UTC) + timedelta(minutes=2)):
-        with statements_run() as seen:
+        with counted_statements() as seen:
             assert call(client, owner, "getItem", {"item_id": "3"}).status_code == 200
         assert any(statement.lstrip().startswith("UPDATE mcp_credentials") for statement in seen), seen
 
